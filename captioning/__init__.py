@@ -1,0 +1,45 @@
+"""Describe pictures in English and Spanish: BLIP-2 captions, MarianMT translations.
+
+The model side of the project; it never imports ``telegram``. Start with :class:`Engine`.
+The names that need torch (``Engine``, ``PreparedPicture``, ``load_image``) load on first use,
+so a front end can import the errors, settings and :class:`Description` without torch.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from .description import Description
+from .errors import CaptioningError, InvalidImage, ModelLoadError, SettingsError
+from .settings import EngineSettings
+
+if TYPE_CHECKING:
+    from .engine import Engine, PreparedPicture, clean_text
+    from .images import load_image
+
+_LAZY = {
+    "Engine": ".engine",
+    "PreparedPicture": ".engine",
+    "clean_text": ".engine",
+    "load_image": ".images",
+}
+
+__all__ = [
+    "CaptioningError",
+    "Description",
+    "Engine",
+    "EngineSettings",
+    "InvalidImage",
+    "ModelLoadError",
+    "PreparedPicture",
+    "SettingsError",
+    "clean_text",
+    "load_image",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

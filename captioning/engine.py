@@ -1,0 +1,121 @@
+"""Pictures in, :class:`Description` out: preprocess, forward, postprocess.
+
+The three steps are kept apart so that they can run in different places:
+
+* :meth:`Engine.prepare` is CPU work (decode, resize, normalise) for any thread;
+* :meth:`Engine.caption` and :meth:`Engine.translate` are the forward passes, one ``generate``
+  over a whole batch each, and the only methods that touch a model;
+* :func:`clean_text` is the postprocessing both share.
+
+A batch of N pictures always gives N results, in input order.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from PIL import Image
+
+from .description import Description
+from .images import load_image
+from .models import Models, load_models
+from .settings import EngineSettings
+
+__all__ = ["Description", "Engine", "PreparedPicture", "clean_text"]
+
+
+@dataclass(frozen=True)
+class PreparedPicture:
+    """A picture ready for the caption model: normalised pixels, on the CPU."""
+
+    pixel_values: torch.Tensor  # (3, height, width), float32
+
+
+def clean_text(text: str) -> str:
+    """Generated text -> one tidy line: no stray whitespace or line breaks."""
+    return re.sub(r"\s+", " ", text).strip()
+
+
+class Engine:
+    """BLIP-2 then MarianMT, over batches."""
+
+    def __init__(self, models: Models, settings: EngineSettings) -> None:
+        self.models = models
+        self.settings = settings
+        size = models.processor.image_processor.size
+        # BLIP-2 looks at a square of this many pixels a side (224 for the hub models).
+        self.input_size = int(size.get("height") or size.get("shortest_edge") or 224)
+
+    @classmethod
+    def load(cls, settings: EngineSettings | None = None) -> Engine:
+        """Load the models named in ``settings`` (default: from the environment)."""
+        settings = settings or EngineSettings.from_env()
+        return cls(load_models(settings), settings)
+
+    # -- preprocess: CPU only, safe on any thread ------------------------------------------
+
+    def prepare(self, picture: bytes | Image.Image) -> PreparedPicture:
+        """Decode (if bytes) and normalise one picture; raises ``InvalidImage`` for bad bytes."""
+        if isinstance(picture, (bytes, bytearray, memoryview)):
+            picture = load_image(bytes(picture), min_side=self.input_size)
+        features = self.models.processor.image_processor(picture, return_tensors="pt")
+        return PreparedPicture(features["pixel_values"][0])
+
+    # -- forward: the only code that touches the models ------------------------------------
+
+    def caption(self, pictures: Sequence[PreparedPicture]) -> list[str]:
+        """One BLIP-2 ``generate`` over the batch -> an English caption per picture."""
+        if not pictures:
+            return []
+        models = self.models
+        pixel_values = torch.stack([p.pixel_values for p in pictures]).to(
+            models.device, models.dtype, non_blocking=True
+        )
+        with torch.inference_mode():
+            token_ids = models.captioner.generate(
+                pixel_values=pixel_values,
+                max_new_tokens=self.settings.caption_max_new_tokens,
+                num_beams=self.settings.caption_num_beams,
+            )
+        texts = models.processor.batch_decode(token_ids, skip_special_tokens=True)
+        return _same_length(pictures, [clean_text(t) for t in texts])
+
+    def translate(self, english: Sequence[str]) -> list[str]:
+        """One Marian ``generate`` over the batch -> a Spanish text per English one."""
+        todo = [i for i, text in enumerate(english) if text]
+        spanish = [""] * len(english)
+        if not todo:
+            return spanish
+        models = self.models
+        batch = models.tokenizer(
+            [english[i] for i in todo], return_tensors="pt", padding=True, truncation=True
+        ).to(models.device)
+        with torch.inference_mode():
+            token_ids = models.translator.generate(
+                **batch,
+                max_new_tokens=self.settings.translation_max_new_tokens,
+                num_beams=self.settings.translation_num_beams,
+            )
+        texts = _same_length(todo, models.tokenizer.batch_decode(token_ids, skip_special_tokens=True))
+        for i, text in zip(todo, texts, strict=True):
+            spanish[i] = clean_text(text)
+        return spanish
+
+    # -- the whole way ---------------------------------------------------------------------
+
+    def describe(self, pictures: Sequence[bytes | Image.Image | PreparedPicture]) -> list[Description]:
+        """Describe a batch: caption all pictures at once, then translate all captions at once."""
+        prepared = [p if isinstance(p, PreparedPicture) else self.prepare(p) for p in pictures]
+        english = self.caption(prepared)
+        spanish = self.translate(english)
+        return [Description(e, s) for e, s in zip(english, spanish, strict=True)]
+
+
+def _same_length(inputs: Sequence[object], outputs: list[str]) -> list[str]:
+    # The batch contract: one result per input. A model that breaks it is a bug, not bad input.
+    if len(outputs) != len(inputs):
+        raise RuntimeError(f"batch of {len(inputs)} gave {len(outputs)} results")
+    return outputs

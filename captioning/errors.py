@@ -1,0 +1,31 @@
+"""The captioning package's exceptions, in one small tree.
+
+    CaptioningError              anything this package raises on purpose
+    ├── InvalidImage             the bytes are not a picture we will describe
+    ├── SettingsError            a setting has a value we cannot use (also a ValueError)
+    └── ModelLoadError           a model could not be found or loaded
+
+Every message is one sentence a person can read: front ends show ``str(error)`` as it is,
+without the class name. Foreign exceptions are translated where they enter this package,
+with ``raise ... from exc`` so the cause stays in the logs.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CaptioningError", "InvalidImage", "ModelLoadError", "SettingsError"]
+
+
+class CaptioningError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class InvalidImage(CaptioningError):
+    """The input is not a picture we can describe; the message says why, for a person."""
+
+
+class SettingsError(CaptioningError, ValueError):
+    """A setting has a value we cannot use; the message names the setting and what is valid."""
+
+
+class ModelLoadError(CaptioningError):
+    """A model could not be found or loaded."""

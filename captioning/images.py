@@ -1,0 +1,137 @@
+"""Bytes in, an RGB picture out, or :class:`InvalidImage` with a sentence a person can read.
+
+Pictures arrive from strangers, so this module assumes the worst:
+
+* the format is sniffed from the bytes by Pillow; a file name or a claimed mime type is never
+  consulted, and only the decoders in :data:`ACCEPTED_FORMATS` are ever run;
+* the size in the header is checked against :data:`MAX_PIXELS` and :data:`MAX_SIDE` before a
+  single pixel is decoded, and Pillow's own decompression-bomb warning is an error;
+* truncated data is an error, never a half-grey picture.
+
+What is accepted is normalised: the first frame of an animation, EXIF orientation applied,
+transparency composited onto white, 16-bit samples scaled to 8 bits, any mode made RGB.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import InvalidImage
+
+__all__ = [
+    "ACCEPTED_FORMATS",
+    "MAX_BYTES",
+    "MAX_PIXELS",
+    "MAX_SIDE",
+    "load_image",
+]
+
+# Pillow decoders we run. JPEG's also opens MPO, what many phone cameras write.
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+# Telegram lets bots download 20 MB; a CLI user gets a little more room.
+MAX_BYTES = 50 * 1024 * 1024
+# 50 megapixels covers a 48 MP phone photo; a decoded RGBA picture of this size is 200 MB.
+MAX_PIXELS = 50_000_000
+MAX_SIDE = 20_000
+
+SUPPORTED = "JPEG, PNG, WebP, GIF, BMP or TIFF"
+
+# Pillow warns, and only warns, between MAX_IMAGE_PIXELS and twice that; we refuse instead.
+# The filter is process-wide on purpose: a per-call catch_warnings is not thread-safe, and
+# pictures are decoded on worker threads.
+warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+
+
+def load_image(data: bytes, *, min_side: int | None = None) -> Image.Image:
+    """Decode ``data`` into an RGB picture, or raise :class:`InvalidImage`.
+
+    ``min_side``, when given, lets JPEG decode at a reduced scale (1/2 .. 1/8) as long as both
+    sides stay at least that long: a model that looks at 224 pixels doesn't need 48 MP.
+    """
+    if not data:
+        raise InvalidImage("The file is empty.")
+    if len(data) > MAX_BYTES:
+        raise InvalidImage(f"The file is too large: the limit is {MAX_BYTES // (1024 * 1024)} MB.")
+    _refuse_known_non_pictures(data)
+    try:
+        image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InvalidImage(_too_big_message()) from exc
+    except UnidentifiedImageError:
+        raise _not_a_picture() from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise InvalidImage("The picture is damaged and can't be read.") from exc
+    with image:
+        _check_dimensions(image.size)
+        try:
+            if image.format in ("JPEG", "MPO") and min_side:
+                image.draft("RGB", (min_side, min_side))
+            image.seek(0)  # the first frame of a GIF, WebP or MPO animation
+            image.load()
+            return _normalise(image)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise InvalidImage(_too_big_message()) from exc
+        except (OSError, ValueError, SyntaxError, EOFError, IndexError, MemoryError) as exc:
+            # Pillow reports truncation as OSError("image file is truncated ...").
+            raise InvalidImage(
+                "The picture is incomplete or damaged and can't be read; try sending it again."
+            ) from exc
+
+
+def _refuse_known_non_pictures(data: bytes) -> None:
+    """Name the common look-alikes, so the person knows what to send instead."""
+    head = data[:1024].lstrip()
+    lowered = head.lower()
+    if head.startswith(b"%PDF"):
+        raise InvalidImage(f"This is a PDF document, not a picture. Send a {SUPPORTED} picture.")
+    if lowered.startswith((b"<?xml", b"<svg", b"<!doctype svg")) and b"<svg" in data[:4096].lower():
+        raise InvalidImage(f"SVG drawings aren't supported. Send the picture as {SUPPORTED} instead.")
+    if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"heif"):
+        raise InvalidImage(f"HEIC pictures aren't supported yet. Send it as a photo, or as {SUPPORTED}.")
+
+
+def _not_a_picture() -> InvalidImage:
+    return InvalidImage(f"This file isn't a picture I can read. Send a {SUPPORTED} picture.")
+
+
+def _too_big_message() -> str:
+    return (
+        f"The picture is too big: the limit is {MAX_PIXELS // 1_000_000} megapixels "
+        f"and {MAX_SIDE} pixels a side."
+    )
+
+
+def _check_dimensions(size: tuple[int, int]) -> None:
+    width, height = size
+    if width < 1 or height < 1:
+        raise InvalidImage("The picture has no pixels.")
+    # Pillow's bomb limit counts too, should someone lower it below ours: where Pillow would
+    # only warn, we refuse. (This check, unlike the warnings filter, no catch_warnings undoes.)
+    limit = min(MAX_PIXELS, Image.MAX_IMAGE_PIXELS or MAX_PIXELS)
+    if width > MAX_SIDE or height > MAX_SIDE or width * height > limit:
+        raise InvalidImage(_too_big_message())
+
+
+def _normalise(image: Image.Image) -> Image.Image:
+    """Any accepted picture -> an upright RGB picture, transparency on white."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        # 16-bit samples: Pillow's convert() would clip them to 255 (a white picture).
+        samples = np.asarray(image, dtype=np.uint32)
+        image = Image.fromarray((samples >> 8).clip(0, 255).astype(np.uint8))
+    elif image.mode == "F":
+        samples = np.nan_to_num(np.asarray(image, dtype=np.float32))
+        peak = float(samples.max()) or 1.0
+        scale = 255.0 if peak <= 1.0 else 255.0 / peak
+        image = Image.fromarray((samples * scale).clip(0, 255).astype(np.uint8))
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return image.convert("RGB")

@@ -1,0 +1,106 @@
+"""Load BLIP-2 and MarianMT once: pick the device and dtype, call ``from_pretrained``.
+
+Nothing here runs at import time; :func:`load_models` is called by the engine's ``load()``.
+A model that can't be found or loaded becomes one :class:`ModelLoadError` sentence.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from transformers import (
+    Blip2ForConditionalGeneration,
+    Blip2Processor,
+    MarianMTModel,
+    MarianTokenizer,
+)
+
+from .errors import ModelLoadError, SettingsError
+from .settings import EngineSettings
+
+__all__ = ["Models", "load_models", "resolve_device", "resolve_dtype"]
+
+log = logging.getLogger(__name__)
+
+_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+
+
+@dataclass(frozen=True)
+class Models:
+    """Everything the engine runs, already on ``device`` in ``dtype``."""
+
+    processor: Blip2Processor
+    captioner: Blip2ForConditionalGeneration
+    tokenizer: MarianTokenizer
+    translator: MarianMTModel
+    device: torch.device
+    dtype: torch.dtype
+
+
+def resolve_device(setting: str) -> torch.device:
+    """``auto`` -> the first GPU if there is one, else the CPU; ``cuda`` needs a GPU."""
+    if setting == "auto":
+        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+    device = torch.device("cuda:0" if setting == "cuda" else setting)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise SettingsError(f"DEVICE={setting!r}, but this machine has no usable CUDA GPU.")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise SettingsError(f"DEVICE={setting!r}, but there are only {torch.cuda.device_count()} GPUs.")
+    return device
+
+
+def resolve_dtype(setting: str, device: torch.device) -> torch.dtype:
+    """``auto`` -> float16 on a GPU (as the notebook ran BLIP-2), float32 on the CPU."""
+    if setting == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    dtype = _DTYPES[setting]
+    if device.type == "cpu" and dtype == torch.float16:
+        # Many CPU kernels lack float16; bfloat16 is the CPU's half precision.
+        raise SettingsError("DTYPE='float16' needs a GPU; on the CPU use float32 or bfloat16.")
+    return dtype
+
+
+def load_models(settings: EngineSettings) -> Models:
+    """Load both models from a hub id or a local folder, onto one device."""
+    device = resolve_device(settings.device)
+    dtype = resolve_dtype(settings.dtype, device)
+    # One device for everything: the executor's thread owns it, and a 2.7B model in float16
+    # (about 8 GB) fits one GPU. {"": device} is accelerate's map for "all of it there".
+    placement: dict[str, Any] = {"dtype": dtype}
+    if device.type == "cuda":
+        placement["device_map"] = {"": device}
+
+    processor = _load("caption", settings.caption_model, Blip2Processor.from_pretrained)
+    captioner = _load(
+        "caption", settings.caption_model, Blip2ForConditionalGeneration.from_pretrained, **placement
+    )
+    tokenizer = _load("translation", settings.translation_model, MarianTokenizer.from_pretrained)
+    translator = _load("translation", settings.translation_model, MarianMTModel.from_pretrained, **placement)
+    if device.type != "cuda":
+        captioner.to(device)
+        translator.to(device)
+    captioner.eval()
+    translator.eval()
+    log.info(
+        "Models loaded on %s in %s: caption=%s translation=%s",
+        device,
+        str(dtype).removeprefix("torch."),
+        settings.caption_model,
+        settings.translation_model,
+    )
+    return Models(processor, captioner, tokenizer, translator, device, dtype)
+
+
+def _load(role: str, name: str, loader: Any, **kwargs: Any) -> Any:
+    try:
+        return loader(name, **kwargs)
+    except (OSError, ValueError, KeyError, RuntimeError, ImportError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(
+            f"Could not load the {role} model {name!r}: {reason} "
+            "(check the name or folder, and the network for hub ids)."
+        ) from exc

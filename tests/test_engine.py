@@ -1,0 +1,91 @@
+"""The engine, through its real loading code, on models trained to known captions."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+
+from captioning import Description, Engine, InvalidImage, ModelLoadError, clean_text
+from tests import pictures
+from tests.tiny_models import COLORS, caption_for, square, translation_for
+
+
+def test_a_red_picture_is_a_red_square_in_both_languages(engine):
+    assert engine.describe([square("red")]) == [Description("a red square", "un cuadrado rojo")]
+
+
+def test_a_batch_comes_back_in_input_order(engine):
+    order = ["blue", "red", "yellow", "green", "white", "red", "blue"]
+    got = engine.describe([square(c) for c in order])
+    assert got == [Description(caption_for(c), translation_for(c)) for c in order]
+
+
+def test_batched_and_one_at_a_time_agree(engine):
+    order = list(COLORS)
+    one_by_one = [engine.describe([square(c)])[0] for c in order]
+    assert engine.describe([square(c) for c in order]) == one_by_one
+
+
+def test_caption_runs_one_generate_over_the_whole_batch(engine, monkeypatch):
+    calls = []
+    original = engine.models.captioner.generate
+
+    def counting_generate(*args, **kwargs):
+        calls.append(kwargs["pixel_values"].shape[0])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(engine.models.captioner, "generate", counting_generate)
+    engine.describe([square(c) for c in ["red", "green", "blue"]])
+    assert calls == [3]
+
+
+def test_prepare_decodes_bytes_and_is_pure_cpu_work(engine):
+    prepared = engine.prepare(pictures.jpeg("blue"))
+    assert prepared.pixel_values.device.type == "cpu"
+    assert prepared.pixel_values.shape == (3, engine.input_size, engine.input_size)
+    assert engine.describe([prepared]) == [Description("a blue square", "un cuadrado azul")]
+
+
+def test_prepare_rejects_bad_bytes_with_a_sentence(engine):
+    with pytest.raises(InvalidImage, match="PDF"):
+        engine.prepare(pictures.pdf())
+
+
+def test_an_empty_batch_is_an_empty_answer(engine):
+    assert engine.describe([]) == []
+    assert engine.translate([]) == []
+
+
+def test_an_empty_caption_is_not_sent_to_the_translator(engine):
+    assert engine.translate(["", "a red square", ""]) == ["", "un cuadrado rojo", ""]
+
+
+def test_clean_text_makes_one_tidy_line():
+    assert clean_text("  a red\nsquare \t") == "a red square"
+
+
+def test_the_input_size_comes_from_the_processor(engine):
+    assert engine.input_size == 64  # the tiny model's vision tower; 224 for the hub models
+
+
+def test_loading_logs_the_device_and_dtype_once(engine_settings, caplog):
+    with caplog.at_level(logging.INFO, logger="captioning"):
+        loaded = Engine.load(engine_settings)
+    lines = [r.getMessage() for r in caplog.records if "loaded on" in r.getMessage()]
+    assert lines == [lines[0]] and "cpu" in lines[0] and "float32" in lines[0]
+    assert loaded.models.dtype == torch.float32
+
+
+def test_bfloat16_on_the_cpu_still_captions(engine_settings):
+    engine = Engine.load(engine_settings.with_overrides(dtype="bfloat16"))
+    assert engine.models.captioner.dtype == torch.bfloat16
+    assert engine.describe([square("red")])[0].english == "a red square"
+
+
+def test_a_missing_model_is_one_clear_error(engine_settings, tmp_path):
+    settings = engine_settings.with_overrides(caption_model=str(tmp_path / "no-such-model"))
+    with pytest.raises(ModelLoadError, match="caption model") as caught:
+        Engine.load(settings)
+    assert "\n" not in str(caught.value)
