@@ -12,12 +12,14 @@ A batch of N pictures always gives N results, in input order.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from PIL import Image
+from transformers import GenerationConfig
 
 from .description import Description
 from .images import load_image
@@ -48,6 +50,19 @@ class Engine:
         size = models.processor.image_processor.size
         # BLIP-2 looks at a square of this many pixels a side (224 for the hub models).
         self.input_size = int(size.get("height") or size.get("shortest_edge") or 224)
+        # Each checkpoint's own generation config (from its generation_config.json), with the
+        # settings on top. BLIP-2 must be handed its config: it passes generation on to its
+        # inner language model, which would otherwise use bare defaults.
+        self._caption_generation = _generation_config(
+            models.captioner.generation_config,
+            max_new_tokens=settings.caption_max_new_tokens,
+            num_beams=settings.caption_num_beams,
+        )
+        self._translation_generation = _generation_config(
+            models.translator.generation_config,
+            max_new_tokens=settings.translation_max_new_tokens,
+            num_beams=settings.translation_num_beams,
+        )
 
     @classmethod
     def load(cls, settings: EngineSettings | None = None) -> Engine:
@@ -76,9 +91,7 @@ class Engine:
         )
         with torch.inference_mode():
             token_ids = models.captioner.generate(
-                pixel_values=pixel_values,
-                max_new_tokens=self.settings.caption_max_new_tokens,
-                num_beams=self.settings.caption_num_beams,
+                pixel_values=pixel_values, generation_config=self._caption_generation
             )
         texts = models.processor.batch_decode(token_ids, skip_special_tokens=True)
         return _same_length(pictures, [clean_text(t) for t in texts])
@@ -94,11 +107,7 @@ class Engine:
             [english[i] for i in todo], return_tensors="pt", padding=True, truncation=True
         ).to(models.device)
         with torch.inference_mode():
-            token_ids = models.translator.generate(
-                **batch,
-                max_new_tokens=self.settings.translation_max_new_tokens,
-                num_beams=self.settings.translation_num_beams,
-            )
+            token_ids = models.translator.generate(**batch, generation_config=self._translation_generation)
         texts = _same_length(todo, models.tokenizer.batch_decode(token_ids, skip_special_tokens=True))
         for i, text in zip(todo, texts, strict=True):
             spanish[i] = clean_text(text)
@@ -112,6 +121,12 @@ class Engine:
         english = self.caption(prepared)
         spanish = self.translate(english)
         return [Description(e, s) for e, s in zip(english, spanish, strict=True)]
+
+
+def _generation_config(base: GenerationConfig, **settings: int) -> GenerationConfig:
+    config = copy.deepcopy(base)
+    config.update(**settings)
+    return config
 
 
 def _same_length(inputs: Sequence[object], outputs: list[str]) -> list[str]:

@@ -172,7 +172,8 @@ def build_captioner(
     """A BLIP-2 processor and model with random weights.
 
     ``fixed_length`` makes every caption exactly that many tokens (EOS is held back until
-    then), so that timed runs of a random model do the same work however they are batched.
+    then, through the saved generation config), so that timed runs of a random model do the
+    same work however they are batched.
     """
     image_processor = BlipImageProcessor(
         size={"height": shape.image_size, "width": shape.image_size},
