@@ -42,8 +42,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
-    if not args.verbose:
-        _quiet_transformers()
     files = _expand(args.images)
     if not files:
         print("error: no picture files given", file=sys.stderr)
@@ -62,14 +60,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         _print_text(outcomes)
     return 1 if any(o.error for o in outcomes) else 0
-
-
-def _quiet_transformers() -> None:
-    # Progress bars and advice from transformers are noise to someone describing a picture.
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -137,11 +127,11 @@ def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise InvalidImage("No such file.") from None
+        raise InvalidImage("No such file.", "unreadable") from None
     except IsADirectoryError:
-        raise InvalidImage("This is a folder, not a file.") from None
+        raise InvalidImage("This is a folder, not a file.", "unreadable") from None
     except OSError as exc:
-        raise InvalidImage(f"The file can't be read: {exc.strerror or exc}.") from exc
+        raise InvalidImage(f"The file can't be read: {exc.strerror or exc}.", "unreadable") from exc
 
 
 def _print_text(outcomes: list[Outcome]) -> None:

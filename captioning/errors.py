@@ -20,7 +20,16 @@ class CaptioningError(Exception):
 
 
 class InvalidImage(CaptioningError):
-    """The input is not a picture we can describe; the message says why, for a person."""
+    """The input is not a picture we can describe; the message says why, for a person.
+
+    ``reason`` is a stable code for front ends that answer in other languages:
+    ``empty``, ``too_large`` (bytes), ``too_big`` (pixels), ``damaged``, ``not_a_picture``,
+    ``pdf``, ``svg``, ``heic`` or ``unreadable`` (a file that can't be opened).
+    """
+
+    def __init__(self, message: str, reason: str = "not_a_picture") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class SettingsError(CaptioningError, ValueError):

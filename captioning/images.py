@@ -53,18 +53,20 @@ def load_image(data: bytes, *, min_side: int | None = None) -> Image.Image:
     sides stay at least that long: a model that looks at 224 pixels doesn't need 48 MP.
     """
     if not data:
-        raise InvalidImage("The file is empty.")
+        raise InvalidImage("The file is empty.", "empty")
     if len(data) > MAX_BYTES:
-        raise InvalidImage(f"The file is too large: the limit is {MAX_BYTES // (1024 * 1024)} MB.")
+        raise InvalidImage(
+            f"The file is too large: the limit is {MAX_BYTES // (1024 * 1024)} MB.", "too_large"
+        )
     _refuse_known_non_pictures(data)
     try:
         image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InvalidImage(_too_big_message()) from exc
+        raise InvalidImage(_too_big_message(), "too_big") from exc
     except UnidentifiedImageError:
         raise _not_a_picture() from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise InvalidImage("The picture is damaged and can't be read.") from exc
+        raise InvalidImage("The picture is damaged and can't be read.", "damaged") from exc
     with image:
         _check_dimensions(image.size)
         try:
@@ -74,11 +76,12 @@ def load_image(data: bytes, *, min_side: int | None = None) -> Image.Image:
             image.load()
             return _normalise(image)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise InvalidImage(_too_big_message()) from exc
+            raise InvalidImage(_too_big_message(), "too_big") from exc
         except (OSError, ValueError, SyntaxError, EOFError, IndexError, MemoryError) as exc:
             # Pillow reports truncation as OSError("image file is truncated ...").
             raise InvalidImage(
-                "The picture is incomplete or damaged and can't be read; try sending it again."
+                "The picture is incomplete or damaged and can't be read; try sending it again.",
+                "damaged",
             ) from exc
 
 
@@ -87,11 +90,13 @@ def _refuse_known_non_pictures(data: bytes) -> None:
     head = data[:1024].lstrip()
     lowered = head.lower()
     if head.startswith(b"%PDF"):
-        raise InvalidImage(f"This is a PDF document, not a picture. Send a {SUPPORTED} picture.")
+        raise InvalidImage(f"This is a PDF document, not a picture. Send a {SUPPORTED} picture.", "pdf")
     if lowered.startswith((b"<?xml", b"<svg", b"<!doctype svg")) and b"<svg" in data[:4096].lower():
-        raise InvalidImage(f"SVG drawings aren't supported. Send the picture as {SUPPORTED} instead.")
+        raise InvalidImage(f"SVG drawings aren't supported. Send the picture as {SUPPORTED} instead.", "svg")
     if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"heif"):
-        raise InvalidImage(f"HEIC pictures aren't supported yet. Send it as a photo, or as {SUPPORTED}.")
+        raise InvalidImage(
+            f"HEIC pictures aren't supported yet. Send it as a photo, or as {SUPPORTED}.", "heic"
+        )
 
 
 def _not_a_picture() -> InvalidImage:
@@ -108,12 +113,12 @@ def _too_big_message() -> str:
 def _check_dimensions(size: tuple[int, int]) -> None:
     width, height = size
     if width < 1 or height < 1:
-        raise InvalidImage("The picture has no pixels.")
+        raise InvalidImage("The picture has no pixels.", "damaged")
     # Pillow's bomb limit counts too, should someone lower it below ours: where Pillow would
     # only warn, we refuse. (This check, unlike the warnings filter, no catch_warnings undoes.)
     limit = min(MAX_PIXELS, Image.MAX_IMAGE_PIXELS or MAX_PIXELS)
     if width > MAX_SIDE or height > MAX_SIDE or width * height > limit:
-        raise InvalidImage(_too_big_message())
+        raise InvalidImage(_too_big_message(), "too_big")
 
 
 def _normalise(image: Image.Image) -> Image.Image:

@@ -17,6 +17,7 @@ from transformers import (
     MarianMTModel,
     MarianTokenizer,
 )
+from transformers.utils import logging as hf_logging
 
 from .errors import ModelLoadError, SettingsError
 from .settings import EngineSettings
@@ -66,6 +67,8 @@ def resolve_dtype(setting: str, device: torch.device) -> torch.dtype:
 
 def load_models(settings: EngineSettings) -> Models:
     """Load both models from a hub id or a local folder, onto one device."""
+    if not log.isEnabledFor(logging.DEBUG):
+        quiet_transformers()
     device = resolve_device(settings.device)
     dtype = resolve_dtype(settings.dtype, device)
     # One device for everything: the executor's thread owns it, and a 2.7B model in float16
@@ -93,6 +96,12 @@ def load_models(settings: EngineSettings) -> Models:
         settings.translation_model,
     )
     return Models(processor, captioner, tokenizer, translator, device, dtype)
+
+
+def quiet_transformers() -> None:
+    """No progress bars or advice from transformers: noise in a CLI's output or a bot's log."""
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
 
 
 def _load(role: str, name: str, loader: Any, **kwargs: Any) -> Any:

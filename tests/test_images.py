@@ -124,3 +124,21 @@ def test_a_tiny_picture_is_still_a_picture():
     image = load_image(pictures.encode(Image.new("RGB", (1, 1), (255, 0, 0)), "PNG"))
     assert image.size == (1, 1)
     assert np.asarray(image)[0, 0].tolist() == [255, 0, 0]
+
+
+REASONS = {
+    "empty.jpg": "empty",
+    "truncated.jpg": "damaged",
+    "notes.png": "not_a_picture",
+    "drawing.svg": "svg",
+    "drawing.png": "svg",
+    "document.jpg": "pdf",
+    "huge.png": "too_big",
+}
+
+
+@pytest.mark.parametrize(("name", "make", "word"), pictures.BAD, ids=[b[0] for b in pictures.BAD])
+def test_bad_input_carries_a_reason_code_for_other_languages(name, make, word):
+    with pytest.raises(InvalidImage) as caught:
+        load_image(make())
+    assert caught.value.reason == REASONS[name]

@@ -1,0 +1,108 @@
+"""Builds the Application: handlers, rate limiter, and the hooks that own its resources."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import BotCommand
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
+
+from captioning import EngineSettings
+
+from . import handlers
+from .services import KEY, Describer, Services
+from .settings import BotSettings
+from .store import Store
+
+__all__ = ["COMMANDS", "build_application"]
+
+log = logging.getLogger(__name__)
+
+COMMANDS = {
+    "en": [
+        BotCommand("describe", "Describe the photo you reply to"),
+        BotCommand("auto", "on|off: describe every photo in this chat"),
+        BotCommand("lang", "en|es|both: language of the descriptions"),
+        BotCommand("help", "What I do and what I keep"),
+    ],
+    "es": [
+        BotCommand("describe", "Describe la foto a la que respondes"),
+        BotCommand("auto", "on|off: describir cada foto del chat"),
+        BotCommand("lang", "en|es|both: idioma de las descripciones"),
+        BotCommand("help", "Qué hago y qué guardo"),
+    ],
+}
+
+UNSUPPORTED = filters.Sticker.ALL | filters.ANIMATION | filters.VIDEO | filters.VIDEO_NOTE
+
+
+def build_application(
+    settings: BotSettings,
+    engine_settings: EngineSettings | None = None,
+    *,
+    describer: Describer | None = None,
+) -> Application:
+    """The bot, ready for ``run_polling`` or ``run_webhook``.
+
+    Without ``describer``, ``post_init`` starts a :class:`captioning.executor.Executor` with
+    ``engine_settings`` (the models load there, not at import); ``post_shutdown`` stops it.
+    """
+    application = (
+        ApplicationBuilder()
+        .token(settings.token)
+        .base_url(settings.telegram_api_url)
+        .base_file_url(settings.telegram_file_url)
+        # Telegram allows about 1 message/s per chat and 20/min per group; on a 429 the
+        # limiter waits as told and retries instead of dropping the reply.
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        # Many photos in flight at once, so the engine can describe them together.
+        .concurrent_updates(settings.concurrent_updates)
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+        .build()
+    )
+    application.bot_data[KEY] = Services(settings, Store.in_folder(settings.state_dir), describer)
+    application.bot_data["engine_settings"] = engine_settings
+
+    application.add_handler(CommandHandler(["start", "help"], handlers.help_command))
+    application.add_handler(CommandHandler("describe", handlers.describe_command))
+    application.add_handler(CommandHandler("auto", handlers.auto_command))
+    application.add_handler(CommandHandler("lang", handlers.lang_command))
+    application.add_handler(MessageHandler(filters.PHOTO, handlers.on_photo))
+    # Animations also carry a document: they must match here first.
+    application.add_handler(MessageHandler(UNSUPPORTED, handlers.on_unsupported))
+    application.add_handler(MessageHandler(filters.Document.ALL, handlers.on_document))
+    application.add_handler(
+        MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, handlers.on_private_text)
+    )
+    application.add_error_handler(handlers.on_error)
+    return application
+
+
+async def _post_init(application: Application) -> None:
+    svc: Services = application.bot_data[KEY]
+    if svc.describer is None:
+        from captioning.executor import Executor
+
+        executor = Executor(application.bot_data["engine_settings"])
+        log.info("Loading the models...")
+        await executor.start()
+        svc.describer = executor
+        application.bot_data["owned_executor"] = executor
+    for lang, commands in COMMANDS.items():
+        await application.bot.set_my_commands(commands, language_code=None if lang == "en" else lang)
+    log.info("Bot @%s is ready", application.bot.username)
+
+
+async def _post_shutdown(application: Application) -> None:
+    executor = application.bot_data.pop("owned_executor", None)
+    if executor is not None:
+        await executor.stop()
+    application.bot_data[KEY].store.close()

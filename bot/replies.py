@@ -1,0 +1,186 @@
+"""What a person reads: descriptions and every message the bot sends, in English and Spanish.
+
+Everything here is plain text, never Markdown or HTML: a caption with a stray ``*`` or ``_``
+must not break the message, and screen readers read plain text best.
+"""
+
+from __future__ import annotations
+
+from captioning import Description
+
+from .store import Language
+
+__all__ = ["MESSAGES", "describe_reply", "message", "sentence", "user_language"]
+
+# Telegram's limit is 4096 characters; a description is meant to be read aloud, so each
+# language gets far less than that.
+MAX_DESCRIPTION_CHARS = 600
+
+
+def user_language(language_code: str | None) -> str:
+    """Spanish for people whose Telegram speaks Spanish (es, es-MX, ...), else English."""
+    return "es" if (language_code or "").lower().startswith("es") else "en"
+
+
+def sentence(text: str) -> str:
+    """'a red square' -> 'A red square.'; capped in length for screen readers."""
+    text = text.strip()
+    if len(text) > MAX_DESCRIPTION_CHARS:
+        text = text[: MAX_DESCRIPTION_CHARS - 1].rsplit(" ", 1)[0] + "…"
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?…" else text + "."
+
+
+def describe_reply(description: Description, lang: Language) -> str:
+    """The reply under a photo, labelled as an automatic description."""
+    english, spanish = sentence(description.english), sentence(description.spanish)
+    if not english:
+        return message("no_description", "es" if lang == "es" else "en")
+    if lang == "en" or not spanish:
+        return f"Automatic description: {english}"
+    if lang == "es":
+        return f"Descripción automática: {spanish}"
+    return f"Automatic description / Descripción automática\nEnglish: {english}\nEspañol: {spanish}"
+
+
+def message(key: str, lang: str, **values: object) -> str:
+    """A user-facing message in ``lang`` (en or es)."""
+    return MESSAGES[key]["es" if lang == "es" else "en"].format(**values)
+
+
+_FORMATS = "JPEG, PNG, WebP, GIF, BMP, TIFF"
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "help": {
+        "en": (
+            "I describe photos for people who can't see them, in English and Spanish.\n\n"
+            "Send me a photo, or a picture as a file, and I reply with a short description. "
+            "In a group, I describe every photo I can see while auto is on.\n\n"
+            "Commands:\n"
+            "/describe - reply to a photo with it to have it described\n"
+            "/auto on|off - describe every photo in this chat, or only when asked\n"
+            "/lang en|es|both - the language of the descriptions\n"
+            "/help - this message\n\n"
+            "In groups, only admins can change /auto and /lang. Telegram hides most group "
+            "messages from bots: make me an admin (or turn my privacy mode off with "
+            "@BotFather) so I can see every photo.\n\n"
+            "Privacy: pictures are never stored. I keep only Telegram's file ids, the "
+            "descriptions and each chat's settings. Descriptions are made by a machine and "
+            "can be wrong."
+        ),
+        "es": (
+            "Describo fotos para quienes no pueden verlas, en inglés y en español.\n\n"
+            "Envíame una foto, o una imagen como archivo, y te respondo con una descripción "
+            "breve. En un grupo, describo cada foto que veo mientras auto esté activado.\n\n"
+            "Comandos:\n"
+            "/describe - respóndelo a una foto para que la describa\n"
+            "/auto on|off - describir cada foto del chat, o solo cuando se pida\n"
+            "/lang en|es|both - el idioma de las descripciones\n"
+            "/help - este mensaje\n\n"
+            "En los grupos, solo los administradores pueden cambiar /auto y /lang. Telegram "
+            "oculta a los bots la mayoría de los mensajes de un grupo: hazme administrador "
+            "(o desactiva mi modo de privacidad con @BotFather) para que vea todas las fotos.\n\n"
+            "Privacidad: nunca guardo las imágenes. Solo guardo los identificadores de "
+            "archivo de Telegram, las descripciones y los ajustes de cada chat. Las "
+            "descripciones las hace una máquina y pueden equivocarse."
+        ),
+    },
+    "send_a_photo": {
+        "en": "Send me a photo and I'll describe it. /help tells you more.",
+        "es": "Envíame una foto y la describiré. /help te cuenta más.",
+    },
+    "no_description": {
+        "en": "I couldn't describe this picture.",
+        "es": "No pude describir esta imagen.",
+    },
+    "too_large_to_download": {
+        "en": "This file is {size_mb} MB; Telegram only lets bots download files up to 20 MB. "
+        "Send it as a photo instead.",
+        "es": "Este archivo pesa {size_mb} MB; Telegram solo deja a los bots descargar archivos "
+        "de hasta 20 MB. Envíalo como foto.",
+    },
+    "unsupported_kind": {
+        "en": "I can't describe {kind} yet, only photos and pictures sent as files.",
+        "es": "Todavía no puedo describir {kind}, solo fotos e imágenes enviadas como archivo.",
+    },
+    "describe_usage": {
+        "en": "Reply to a photo with /describe and I'll describe it.",
+        "es": "Responde a una foto con /describe y la describiré.",
+    },
+    "admins_only": {
+        "en": "Only this group's admins can change that.",
+        "es": "Solo los administradores del grupo pueden cambiar eso.",
+    },
+    "auto_usage": {
+        "en": "Use /auto on or /auto off. Now: {state}.",
+        "es": "Usa /auto on o /auto off. Ahora: {state}.",
+    },
+    "auto_on": {
+        "en": "Auto is on: I'll describe every photo I can see here.",
+        "es": "Auto activado: describiré cada foto que vea aquí.",
+    },
+    "auto_off": {
+        "en": "Auto is off: reply to a photo with /describe to have it described.",
+        "es": "Auto desactivado: responde a una foto con /describe para que la describa.",
+    },
+    "lang_usage": {
+        "en": "Use /lang en, /lang es or /lang both. Now: {language}.",
+        "es": "Usa /lang en, /lang es o /lang both. Ahora: {language}.",
+    },
+    "lang_set": {
+        "en": "Descriptions here will be in: {language}.",
+        "es": "Las descripciones aquí estarán en: {language}.",
+    },
+    "failed": {
+        "en": "Sorry, something went wrong while describing this picture. Please try again.",
+        "es": "Lo siento, algo falló al describir esta imagen. Inténtalo de nuevo.",
+    },
+    # InvalidImage reasons (captioning.errors), for people whose Telegram speaks Spanish.
+    "invalid.empty": {"en": "The file is empty.", "es": "El archivo está vacío."},
+    "invalid.too_large": {"en": "The file is too large.", "es": "El archivo es demasiado grande."},
+    "invalid.too_big": {
+        "en": "The picture is too big (over 50 megapixels).",
+        "es": "La imagen es demasiado grande (más de 50 megapíxeles).",
+    },
+    "invalid.damaged": {
+        "en": "The picture is incomplete or damaged and can't be read; try sending it again.",
+        "es": "La imagen está incompleta o dañada y no se puede leer; intenta enviarla de nuevo.",
+    },
+    "invalid.not_a_picture": {
+        "en": f"This file isn't a picture I can read. Send a photo, or a {_FORMATS} file.",
+        "es": f"Este archivo no es una imagen que pueda leer. Envía una foto, o un archivo {_FORMATS}.",
+    },
+    "invalid.pdf": {
+        "en": "This is a PDF document, not a picture. Send a photo instead.",
+        "es": "Esto es un documento PDF, no una imagen. Envía una foto.",
+    },
+    "invalid.svg": {
+        "en": "SVG drawings aren't supported. Send it as a photo instead.",
+        "es": "No puedo leer dibujos SVG. Envíalo como foto.",
+    },
+    "invalid.heic": {
+        "en": "HEIC pictures aren't supported yet. Send it as a photo instead.",
+        "es": "Todavía no puedo leer imágenes HEIC. Envíala como foto.",
+    },
+}
+
+KINDS = {
+    "sticker": {"en": "stickers", "es": "stickers"},
+    "animation": {"en": "animations", "es": "animaciones"},
+    "video": {"en": "videos", "es": "vídeos"},
+    "video_note": {"en": "video messages", "es": "videomensajes"},
+}
+
+LANGUAGE_NAMES = {
+    "en": {"en": "English", "es": "inglés"},
+    "es": {"en": "Spanish", "es": "español"},
+    "both": {"en": "English and Spanish", "es": "inglés y español"},
+}
+
+
+def invalid_image(reason: str, lang: str) -> str:
+    """The message for a rejected picture, by its ``InvalidImage.reason``."""
+    key = f"invalid.{reason}"
+    return message(key if key in MESSAGES else "invalid.not_a_picture", lang)

@@ -1,0 +1,46 @@
+"""Runs the real Application against FakeTelegram, in the test's event loop."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from bot.app import build_application
+from bot.settings import BotSettings
+from captioning.executor import Executor
+from tests.fake_telegram import FakeTelegram
+
+
+def bot_settings(telegram: FakeTelegram, state_dir: Path, **extra) -> BotSettings:
+    return BotSettings(
+        _env_file=None,  # type: ignore[call-arg]
+        telegram_bot_token=telegram.token,
+        telegram_api_url=telegram.api_url,
+        telegram_file_url=telegram.file_url,
+        state_dir=state_dir,
+        **extra,
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_bot(telegram: FakeTelegram, state_dir: Path, describer) -> AsyncIterator[object]:
+    """initialize, post_init, start polling; on exit the reverse, as run_polling does."""
+    application = build_application(bot_settings(telegram, state_dir), describer=describer)
+    await application.initialize()
+    await application.post_init(application)
+    await application.updater.start_polling(poll_interval=0.0, timeout=1)
+    await application.start()
+    try:
+        yield application
+    finally:
+        await application.updater.stop()
+        await application.stop()
+        await application.shutdown()
+        await application.post_shutdown(application)
+
+
+async def started_executor(engine) -> Executor:
+    executor = Executor(engine_factory=lambda: engine)
+    await executor.start()
+    return executor

@@ -1,0 +1,343 @@
+"""A Bot API server stand-in that speaks real HTTP on 127.0.0.1.
+
+It implements what the bot uses (getMe, getUpdates with offset and timeout, getFile and the
+file download, sendMessage, editMessageText, sendChatAction, setMyCommands, getChatMember,
+deleteWebhook, setWebhook) and records every call. Tests put updates in, as Telegram would,
+and read back what the bot sent. ``fail_next`` injects errors such as a 429.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+BOT_USER = {"id": 7000, "is_bot": True, "first_name": "Describe", "username": "describe_test_bot"}
+# Values posted as plain strings by python-telegram-bot (everything else is JSON-encoded).
+_STRING_PARAMS = {"text", "file_id", "language_code", "action", "url", "secret_token", "parse_mode"}
+
+
+class ApiError(Exception):
+    def __init__(self, code: int, description: str) -> None:
+        super().__init__(description)
+        self.code, self.description = code, description
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
+
+
+class FakeTelegram:
+    def __init__(self, token: str = "123456:TEST-token-never-logged") -> None:
+        self.token = token
+        self.calls: list[Call] = []
+        self.files: dict[str, bytes] = {}
+        self.file_sizes: dict[str, int] = {}
+        self.members: dict[tuple[int, int], str] = {}
+        self.fail_next: dict[str, list[dict[str, Any]]] = {}
+        self.confirmed_offset = 0
+        self._updates: list[dict[str, Any]] = []
+        self._update_ids = itertools.count(1)
+        self._message_ids = itertools.count(1000)
+        self._file_ids = itertools.count(1)
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # -- the server ----------------------------------------------------------------------
+
+    async def start(self) -> FakeTelegram:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/bot{token}/{method}", self._api)
+        app.router.add_get("/file/bot{token}/{path:.*}", self._download)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def stop(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    @property
+    def file_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/file/bot"
+
+    async def _api(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.json_response(
+                {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
+            )
+        method = request.match_info["method"]
+        params = await _params(request)
+        self.calls.append(Call(method, params))
+        async with self._changed:
+            self._changed.notify_all()
+        if self.fail_next.get(method):
+            error = self.fail_next[method].pop(0)
+            return web.json_response({"ok": False, **error}, status=error["error_code"])
+        handler = getattr(self, f"_m_{method}", None)
+        if handler is None:
+            return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
+        try:
+            result = await handler(params)
+        except ApiError as exc:
+            body = {"ok": False, "error_code": exc.code, "description": exc.description}
+            return web.json_response(body, status=exc.code)
+        return web.json_response({"ok": True, "result": result})
+
+    async def _download(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.Response(status=401)
+        file_id = request.match_info["path"].removeprefix("pictures/")
+        self.calls.append(Call("download", {"file_id": file_id}))
+        if file_id not in self.files:
+            return web.Response(status=404)
+        return web.Response(body=self.files[file_id], content_type="application/octet-stream")
+
+    # -- Bot API methods -----------------------------------------------------------------
+
+    async def _m_getMe(self, params):
+        return {
+            **BOT_USER,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
+
+    async def _m_deleteWebhook(self, params):
+        return True
+
+    async def _m_setWebhook(self, params):
+        return True
+
+    async def _m_setMyCommands(self, params):
+        return True
+
+    async def _m_sendChatAction(self, params):
+        return True
+
+    async def _m_getUpdates(self, params):
+        offset = int(params.get("offset") or 0)
+        timeout = float(params.get("timeout") or 0)
+        if offset:
+            # Telegram forgets every update below the offset: they count as received.
+            self.confirmed_offset = max(self.confirmed_offset, offset)
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        deadline = time.monotonic() + timeout
+        async with self._changed:
+            while not self._pending(offset) and time.monotonic() < deadline:
+                try:
+                    await asyncio.wait_for(self._changed.wait(), deadline - time.monotonic())
+                except TimeoutError:
+                    break
+        limit = int(params.get("limit") or 100)
+        return self._pending(offset)[:limit]
+
+    def _pending(self, offset: int) -> list[dict[str, Any]]:
+        return [u for u in self._updates if u["update_id"] >= offset]
+
+    async def _m_getFile(self, params):
+        file_id = params["file_id"]
+        size = self.file_sizes.get(file_id, len(self.files.get(file_id, b"")))
+        if size > 20 * 1024 * 1024:
+            raise ApiError(400, "Bad Request: file is too big")
+        return {
+            "file_id": file_id,
+            "file_unique_id": f"u-{file_id}",
+            "file_size": size,
+            "file_path": f"pictures/{file_id}",
+        }
+
+    async def _m_sendMessage(self, params):
+        chat = {
+            "id": int(params["chat_id"]),
+            "type": "private" if int(params["chat_id"]) > 0 else "supergroup",
+        }
+        if chat["type"] != "private":
+            chat["title"] = "Group"
+        message = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": BOT_USER,
+            "text": params["text"],
+        }
+        if "message_thread_id" in params:
+            message["message_thread_id"] = params["message_thread_id"]
+        return message
+
+    async def _m_editMessageText(self, params):
+        chat = {
+            "id": int(params["chat_id"]),
+            "type": "private" if int(params["chat_id"]) > 0 else "supergroup",
+        }
+        return {
+            "message_id": int(params["message_id"]),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": BOT_USER,
+            "text": params["text"],
+            "edit_date": int(time.time()),
+        }
+
+    async def _m_getChatMember(self, params):
+        user_id = int(params["user_id"])
+        status = self.members.get((int(params["chat_id"]), user_id), "member")
+        member = {"status": status, "user": {"id": user_id, "is_bot": False, "first_name": "U"}}
+        if status == "administrator":
+            member.update(
+                can_be_edited=False,
+                is_anonymous=False,
+                can_manage_chat=True,
+                can_delete_messages=True,
+                can_manage_video_chats=True,
+                can_restrict_members=True,
+                can_promote_members=False,
+                can_change_info=True,
+                can_invite_users=True,
+                can_post_stories=False,
+                can_edit_stories=False,
+                can_delete_stories=False,
+            )
+        if status == "creator":
+            member.update(is_anonymous=False)
+        return member
+
+    # -- what tests call -----------------------------------------------------------------
+
+    @staticmethod
+    def too_many_requests(retry_after: int = 1) -> dict[str, Any]:
+        return {
+            "error_code": 429,
+            "description": f"Too Many Requests: retry after {retry_after}",
+            "parameters": {"retry_after": retry_after},
+        }
+
+    @staticmethod
+    def blocked() -> dict[str, Any]:
+        return {"error_code": 403, "description": "Forbidden: bot was blocked by the user"}
+
+    async def push(self, message: dict[str, Any]) -> int:
+        """Queue a message update, as Telegram does when someone sends something."""
+        update_id = next(self._update_ids)
+        async with self._changed:
+            self._updates.append({"update_id": update_id, "message": message})
+            self._changed.notify_all()
+        return update_id
+
+    def add_file(self, data: bytes, size: int | None = None) -> str:
+        file_id = f"file-{next(self._file_ids)}"
+        self.files[file_id] = data
+        if size is not None:
+            self.file_sizes[file_id] = size
+        return file_id
+
+    def message(
+        self,
+        chat_id: int,
+        *,
+        user_id: int | None = None,
+        language: str = "en",
+        chat_type: str | None = None,
+        **content: Any,
+    ) -> dict[str, Any]:
+        user_id = user_id or (chat_id if chat_id > 0 else 42)
+        chat_type = chat_type or ("private" if chat_id > 0 else "supergroup")
+        chat = {"id": chat_id, "type": chat_type}
+        if chat_type != "private":
+            chat["title"] = "Group"
+        return {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": {"id": user_id, "is_bot": False, "first_name": "Ana", "language_code": language},
+            **content,
+        }
+
+    def photo(self, data: bytes, sizes: list[tuple[int, int]] | None = None) -> list[dict[str, Any]]:
+        """PhotoSize entries; only the ones the bot should never pick get placeholder bytes."""
+        sizes = sizes or [(90, 90), (320, 320), (800, 800)]
+        entries = []
+        for width, height in sizes:
+            file_id = self.add_file(data)
+            entries.append(
+                {
+                    "file_id": file_id,
+                    "file_unique_id": f"u-{file_id}",
+                    "width": width,
+                    "height": height,
+                    "file_size": len(data),
+                }
+            )
+        return entries
+
+    def document(
+        self, data: bytes, *, name: str = "picture.jpg", mime: str = "image/jpeg", size: int | None = None
+    ) -> dict[str, Any]:
+        file_id = self.add_file(data, size)
+        return {
+            "file_id": file_id,
+            "file_unique_id": f"u-{file_id}",
+            "file_name": name,
+            "mime_type": mime,
+            "file_size": size if size is not None else len(data),
+        }
+
+    def sent(self, method: str = "sendMessage", chat_id: int | None = None) -> list[dict[str, Any]]:
+        return [
+            c.params
+            for c in self.calls
+            if c.method == method and (chat_id is None or int(c.params.get("chat_id", 0)) == chat_id)
+        ]
+
+    async def wait_for(
+        self, method: str = "sendMessage", count: int = 1, chat_id: int | None = None, timeout: float = 30.0
+    ) -> list[dict[str, Any]]:
+        """Wait until the bot has called ``method`` at least ``count`` times."""
+        deadline = time.monotonic() + timeout
+        async with self._changed:
+            while len(self.sent(method, chat_id)) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(
+                        f"expected {count} {method} call(s), got {self.sent(method, chat_id)}; "
+                        f"all calls: {[c.method for c in self.calls]}"
+                    )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+        return self.sent(method, chat_id)
+
+    async def settle(self, seconds: float = 0.5) -> None:
+        """Give the bot time to (not) act: for asserting silence."""
+        await asyncio.sleep(seconds)
+
+
+async def _params(request: web.Request) -> dict[str, Any]:
+    if request.content_type == "application/json":
+        return await request.json()
+    form = await request.post() if request.can_read_body else {}
+    params = dict(request.query)
+    params.update({k: v for k, v in form.items() if isinstance(v, str)})
+    for key, value in list(params.items()):
+        if key not in _STRING_PARAMS:
+            with contextlib.suppress(TypeError, ValueError):
+                params[key] = json.loads(value)
+    return params
