@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import logging
 
-from telegram import BotCommand
+from prometheus_client import CollectorRegistry
+from telegram import BotCommand, Update
 from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
     CommandHandler,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
 from captioning import EngineSettings
 
 from . import handlers
+from .health import HealthServer
+from .journal import LAST_GROUP, JournalingQueue, mark_done, replay_pending
 from .services import KEY, Describer, Services
 from .settings import BotSettings
 from .store import Store
@@ -54,9 +58,13 @@ def build_application(
     Without ``describer``, ``post_init`` starts a :class:`captioning.executor.Executor` with
     ``engine_settings`` (the models load there, not at import); ``post_shutdown`` stops it.
     """
+    store = Store.in_folder(settings.state_dir)
     application = (
         ApplicationBuilder()
         .token(settings.token)
+        # Every update is journaled on its way into this queue, before Telegram hears it
+        # arrived (see bot.journal): no photo is lost to a crash.
+        .update_queue(JournalingQueue(store))
         .base_url(settings.telegram_api_url)
         .base_file_url(settings.telegram_file_url)
         # Telegram allows about 1 message/s per chat and 20/min per group; on a 429 the
@@ -68,7 +76,7 @@ def build_application(
         .post_shutdown(_post_shutdown)
         .build()
     )
-    application.bot_data[KEY] = Services(settings, Store.in_folder(settings.state_dir), describer)
+    application.bot_data[KEY] = Services(settings, store, describer)
     application.bot_data["engine_settings"] = engine_settings
 
     application.add_handler(CommandHandler(["start", "help"], handlers.help_command))
@@ -82,6 +90,7 @@ def build_application(
     application.add_handler(
         MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, handlers.on_private_text)
     )
+    application.add_handler(TypeHandler(Update, mark_done), group=LAST_GROUP)
     application.add_error_handler(handlers.on_error)
     return application
 
@@ -96,12 +105,24 @@ async def _post_init(application: Application) -> None:
         await executor.start()
         svc.describer = executor
         application.bot_data["owned_executor"] = executor
+    await replay_pending(application, svc.store)
+    if svc.settings.metrics_port is not None:
+        metrics = getattr(svc.describer, "metrics", None)
+        registry = metrics.registry if metrics is not None else CollectorRegistry()
+        health = HealthServer(
+            svc.settings.metrics_host, svc.settings.metrics_port, registry, lambda: svc.describer.ready
+        )
+        application.bot_data["health"] = health.start()
+        log.info("Serving /metrics and /healthz on %s:%d", svc.settings.metrics_host, health.port)
     for lang, commands in COMMANDS.items():
         await application.bot.set_my_commands(commands, language_code=None if lang == "en" else lang)
     log.info("Bot @%s is ready", application.bot.username)
 
 
 async def _post_shutdown(application: Application) -> None:
+    health = application.bot_data.pop("health", None)
+    if health is not None:
+        health.stop()
     executor = application.bot_data.pop("owned_executor", None)
     if executor is not None:
         await executor.stop()

@@ -6,7 +6,7 @@ must not break the message, and screen readers read plain text best.
 
 from __future__ import annotations
 
-from captioning import Description
+from captioning import Description, TooManyQueued
 
 from .store import Language
 
@@ -133,6 +133,23 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Descriptions here will be in: {language}.",
         "es": "Las descripciones aquí estarán en: {language}.",
     },
+    "queued": {
+        "en": "Queued: your picture is number {position} in line. This message will become its description.",
+        "es": "En cola: tu imagen es la número {position}. Este mensaje se convertirá en su descripción.",
+    },
+    "busy": {
+        "en": "I'm very busy right now; please send the picture again in a minute.",
+        "es": "Estoy muy ocupado ahora; vuelve a enviar la imagen en un minuto.",
+    },
+    "too_many_queued": {
+        "en": "You already have several pictures waiting; please wait for their descriptions "
+        "before sending more.",
+        "es": "Ya tienes varias imágenes en espera; espera sus descripciones antes de enviar más.",
+    },
+    "timeout": {
+        "en": "Describing this picture took too long; please send it again later.",
+        "es": "Describir esta imagen tardó demasiado; vuelve a enviarla más tarde.",
+    },
     "failed": {
         "en": "Sorry, something went wrong while describing this picture. Please try again.",
         "es": "Lo siento, algo falló al describir esta imagen. Inténtalo de nuevo.",
@@ -178,6 +195,11 @@ LANGUAGE_NAMES = {
     "es": {"en": "Spanish", "es": "español"},
     "both": {"en": "English and Spanish", "es": "inglés y español"},
 }
+
+
+def busy(error: Exception, lang: str) -> str:
+    """The message for a picture the executor had no room for (captioning.Busy)."""
+    return message("too_many_queued" if isinstance(error, TooManyQueued) else "busy", lang)
 
 
 def invalid_image(reason: str, lang: str) -> str:

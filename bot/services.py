@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,13 +18,28 @@ __all__ = ["Describer", "Services", "services"]
 KEY = "services"
 
 
+class Ticket(Protocol):
+    """One picture in the describer's queue."""
+
+    def position(self) -> int: ...
+
+    async def result(self) -> Description: ...
+
+
 class Describer(Protocol):
-    """The engine as the bot sees it: bytes in, a description out, off the event loop."""
+    """The engine as the bot sees it (captioning.executor.Executor): off the event loop.
+
+    ``submit`` raises ``captioning.Busy`` at once when there is no room; ``lane`` is served
+    in turn with other lanes (a chat), ``owner`` is whose quota the picture uses (a person).
+    """
 
     @property
     def input_size(self) -> int: ...
 
-    async def describe(self, picture: bytes) -> Description: ...
+    @property
+    def ready(self) -> bool: ...
+
+    def submit(self, picture: bytes, *, lane: Hashable = None, owner: Hashable = None) -> Ticket: ...
 
 
 @dataclass

@@ -44,7 +44,10 @@ class BotSettings(BaseSettings):
     webhook_secret: SecretStr | None = None
     log_level: str = Field("INFO", pattern=r"(?i)^(DEBUG|INFO|WARNING|ERROR)$")
     # Updates handled at once: photos must be in flight together for the engine to batch them.
-    concurrent_updates: int = Field(64, ge=1, le=4096)
+    concurrent_updates: int = Field(256, ge=1, le=65536)
+    # /metrics and /healthz on this port when set (0 picks a free one); local by default.
+    metrics_port: int | None = Field(None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     @property
     def token(self) -> str:

@@ -1,15 +1,21 @@
-"""The bot's SQLite database: per-chat settings (and, later, the journal and the cache).
+"""The bot's SQLite database: the update journal, the description cache, chat settings.
 
-Only ids, settings and descriptions are ever stored here, never picture bytes. Queries are
-tiny and local, so they run on the event loop's thread; WAL keeps readers off writers' toes.
+Only ids, settings and descriptions are stored, never picture bytes: a journaled update is
+kept with people's names blanked, and Telegram's file ids stay valid to fetch again.
+Queries are tiny and local, so they run on the event loop's thread; WAL mode with
+``synchronous=FULL`` makes each journal write durable before Telegram hears "received".
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+from captioning import Description
 
 __all__ = ["LANGUAGES", "ChatSettings", "Language", "Store"]
 
@@ -22,7 +28,23 @@ CREATE TABLE IF NOT EXISTS chat_settings (
     auto    INTEGER NOT NULL DEFAULT 1,
     lang    TEXT    NOT NULL DEFAULT 'both' CHECK (lang IN ('en', 'es', 'both'))
 );
+CREATE TABLE IF NOT EXISTS journal (
+    update_id   INTEGER PRIMARY KEY,
+    body        TEXT    NOT NULL,     -- the update as JSON, names blanked
+    received_at REAL    NOT NULL,
+    done_at     REAL                  -- NULL until its reply was sent
+);
+CREATE INDEX IF NOT EXISTS journal_pending ON journal (update_id) WHERE done_at IS NULL;
+CREATE TABLE IF NOT EXISTS descriptions (
+    file_unique_id TEXT PRIMARY KEY,  -- Telegram's id for the file's content
+    english        TEXT NOT NULL,
+    spanish        TEXT NOT NULL,
+    created_at     REAL NOT NULL
+);
 """
+
+# Personal fields that replaying an update never needs.
+_BLANKED = {"first_name": "", "last_name": None, "username": None, "title": None, "caption": None}
 
 
 @dataclass(frozen=True)
@@ -40,12 +62,17 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
 
     @classmethod
     def in_folder(cls, folder: Path) -> Store:
         return cls(folder / "bot.sqlite3")
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- chat settings -------------------------------------------------------------------
 
     def chat_settings(self, chat_id: int) -> ChatSettings:
         row = self._db.execute(
@@ -69,5 +96,55 @@ class Store:
             (chat_id, lang),
         )
 
-    def close(self) -> None:
-        self._db.close()
+    # -- the journal ---------------------------------------------------------------------
+
+    def journal_received(self, update_id: int, update: dict[str, Any]) -> None:
+        """Write an update down before Telegram is told it arrived (idempotent)."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO journal (update_id, body, received_at) VALUES (?, ?, ?)",
+            (update_id, json.dumps(_blank_names(update), ensure_ascii=False), time.time()),
+        )
+
+    def journal_done(self, update_id: int) -> None:
+        """Its reply was sent (or it needed none): never replay it."""
+        self._db.execute(
+            "UPDATE journal SET done_at = ? WHERE update_id = ? AND done_at IS NULL", (time.time(), update_id)
+        )
+
+    def journal_pending(self) -> list[dict[str, Any]]:
+        """Updates received but not finished, oldest first: what a restart must replay."""
+        rows = self._db.execute("SELECT body FROM journal WHERE done_at IS NULL ORDER BY update_id")
+        return [json.loads(body) for (body,) in rows]
+
+    def journal_prune(self, older_than_s: float = 7 * 24 * 3600) -> None:
+        """Forget finished updates after a while; the journal is not an archive."""
+        self._db.execute(
+            "DELETE FROM journal WHERE done_at IS NOT NULL AND done_at < ?", (time.time() - older_than_s,)
+        )
+
+    # -- the description cache -----------------------------------------------------------
+
+    def cached_description(self, file_unique_id: str) -> Description | None:
+        row = self._db.execute(
+            "SELECT english, spanish FROM descriptions WHERE file_unique_id = ?", (file_unique_id,)
+        ).fetchone()
+        return Description(*row) if row else None
+
+    def cache_description(self, file_unique_id: str, description: Description) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO descriptions (file_unique_id, english, spanish, created_at) "
+            "VALUES (?, ?, ?, ?)",
+            (file_unique_id, description.english, description.spanish, time.time()),
+        )
+
+
+def _blank_names(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: (_BLANKED[k] if k in _BLANKED else _blank_names(v))
+            for k, v in value.items()
+            if not (k in _BLANKED and _BLANKED[k] is None)
+        }
+    if isinstance(value, list):
+        return [_blank_names(v) for v in value]
+    return value

@@ -11,7 +11,17 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from .description import Description
-from .errors import CaptioningError, InvalidImage, ModelLoadError, SettingsError
+from .errors import (
+    Busy,
+    CaptioningError,
+    InferenceError,
+    InvalidImage,
+    ModelLoadError,
+    QueueFull,
+    RequestTimeout,
+    SettingsError,
+    TooManyQueued,
+)
 from .settings import EngineSettings
 
 if TYPE_CHECKING:
@@ -26,14 +36,19 @@ _LAZY = {
 }
 
 __all__ = [
+    "Busy",
     "CaptioningError",
     "Description",
     "Engine",
     "EngineSettings",
+    "InferenceError",
     "InvalidImage",
     "ModelLoadError",
     "PreparedPicture",
+    "QueueFull",
+    "RequestTimeout",
     "SettingsError",
+    "TooManyQueued",
     "clean_text",
     "load_image",
 ]

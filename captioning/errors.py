@@ -3,7 +3,12 @@
     CaptioningError              anything this package raises on purpose
     ├── InvalidImage             the bytes are not a picture we will describe
     ├── SettingsError            a setting has a value we cannot use (also a ValueError)
-    └── ModelLoadError           a model could not be found or loaded
+    ├── ModelLoadError           a model could not be found or loaded
+    ├── Busy                     the executor can't take the picture now; try again shortly
+    │   ├── QueueFull            everyone's queue is full (MAX_QUEUE)
+    │   └── TooManyQueued        this person has MAX_QUEUED_PER_USER pictures waiting
+    ├── RequestTimeout           the picture waited longer than REQUEST_TIMEOUT_S
+    └── InferenceError           the models failed on this picture (alone, after retries)
 
 Every message is one sentence a person can read: front ends show ``str(error)`` as it is,
 without the class name. Foreign exceptions are translated where they enter this package,
@@ -12,7 +17,17 @@ with ``raise ... from exc`` so the cause stays in the logs.
 
 from __future__ import annotations
 
-__all__ = ["CaptioningError", "InvalidImage", "ModelLoadError", "SettingsError"]
+__all__ = [
+    "Busy",
+    "CaptioningError",
+    "InferenceError",
+    "InvalidImage",
+    "ModelLoadError",
+    "QueueFull",
+    "RequestTimeout",
+    "SettingsError",
+    "TooManyQueued",
+]
 
 
 class CaptioningError(Exception):
@@ -38,3 +53,23 @@ class SettingsError(CaptioningError, ValueError):
 
 class ModelLoadError(CaptioningError):
     """A model could not be found or loaded."""
+
+
+class Busy(CaptioningError):
+    """The executor can't take this picture now; asking again shortly will work."""
+
+
+class QueueFull(Busy):
+    """Every slot of the queue (MAX_QUEUE) is taken."""
+
+
+class TooManyQueued(Busy):
+    """This person already has MAX_QUEUED_PER_USER pictures waiting."""
+
+
+class RequestTimeout(CaptioningError):
+    """The picture was not described within REQUEST_TIMEOUT_S."""
+
+
+class InferenceError(CaptioningError):
+    """The models failed on this picture, even in a batch of its own."""

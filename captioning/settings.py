@@ -46,6 +46,14 @@ class EngineSettings(BaseSettings):
     translation_num_beams: int = Field(4, ge=1, le=16)
     # Pictures in one forward pass; the CLI and the executor cut work into batches this big.
     max_batch_size: int = Field(16, ge=1, le=1024)
+    # How long the executor holds a batch open for more pictures after the first arrives.
+    max_batch_wait_ms: float = Field(10.0, ge=0, le=10_000)
+    # Pictures waiting or in flight, in all; past it, people are asked to try again shortly.
+    max_queue: int = Field(256, ge=1, le=1_000_000)
+    # Pictures one person may have waiting at once, so nobody waits behind someone's album.
+    max_queued_per_user: int = Field(10, ge=1, le=100_000)
+    # Longest a picture may wait and be described, in seconds.
+    request_timeout_s: float = Field(120.0, gt=0, le=3600)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> EngineSettings:

@@ -13,6 +13,7 @@ import contextlib
 import itertools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,9 @@ class FakeTelegram:
         self.members: dict[tuple[int, int], str] = {}
         self.fail_next: dict[str, list[dict[str, Any]]] = {}
         self.confirmed_offset = 0
+        # Called with the offset of each getUpdates, before anything is answered: the moment
+        # Telegram forgets the updates below it.
+        self.on_get_updates: Callable[[int], None] | None = None
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
@@ -137,6 +141,8 @@ class FakeTelegram:
     async def _m_getUpdates(self, params):
         offset = int(params.get("offset") or 0)
         timeout = float(params.get("timeout") or 0)
+        if self.on_get_updates is not None:
+            self.on_get_updates(offset)
         if offset:
             # Telegram forgets every update below the offset: they count as received.
             self.confirmed_offset = max(self.confirmed_offset, offset)
@@ -234,6 +240,10 @@ class FakeTelegram:
     @staticmethod
     def blocked() -> dict[str, Any]:
         return {"error_code": 403, "description": "Forbidden: bot was blocked by the user"}
+
+    @staticmethod
+    def bad_gateway() -> dict[str, Any]:
+        return {"error_code": 502, "description": "Bad Gateway"}
 
     async def push(self, message: dict[str, Any]) -> int:
         """Queue a message update, as Telegram does when someone sends something."""

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from bot import handlers
-from bot.handlers import choose_photo_size
+from bot import describing
+from bot.describing import choose_photo_size
 from captioning import Description
 from tests import pictures
 from tests.bot_harness import running_bot, started_executor
@@ -172,18 +172,30 @@ class SlowDescriber:
 
     def __init__(self, inner, delay: float) -> None:
         self.inner, self.delay = inner, delay
+        self.ready = True
 
     @property
     def input_size(self) -> int:
         return self.inner.input_size
 
-    async def describe(self, picture: bytes) -> Description:
+    def submit(self, picture: bytes, **keys) -> SlowTicket:
+        return SlowTicket(self.inner.submit(picture, **keys), self.delay)
+
+
+class SlowTicket:
+    def __init__(self, inner, delay: float) -> None:
+        self.inner, self.delay = inner, delay
+
+    def position(self) -> int:
+        return self.inner.position()
+
+    async def result(self) -> Description:
         await asyncio.sleep(self.delay)
-        return await self.inner.describe(picture)
+        return await self.inner.result()
 
 
 async def test_typing_is_refreshed_until_the_reply_is_sent(telegram, executor, tmp_path, monkeypatch):
-    monkeypatch.setattr(handlers, "TYPING_REFRESH_S", 0.1)
+    monkeypatch.setattr(describing, "TYPING_REFRESH_S", 0.1)
     async with running_bot(telegram, tmp_path / "state", SlowDescriber(executor, 0.6)):
         await telegram.push(telegram.message(5, photo=telegram.photo(pictures.jpeg("red"))))
         await telegram.wait_for("sendMessage", chat_id=5)

@@ -1,0 +1,167 @@
+"""The way of one picture: pick the file, check the cache, download, queue, reply.
+
+Pictures are downloaded into memory and handed to the describer; their bytes never touch
+the disk. While the picture waits, the chat shows "typing…"; if it waits longer than
+``STATUS_AFTER_S``, a short status reply says where it is in the queue, and that reply is
+later edited into the description, so the chat gets one message, not two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from telegram import Message, PhotoSize
+from telegram.constants import ChatAction, FileSizeLimit
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import ContextTypes
+
+from captioning import Busy, Description, InvalidImage, RequestTimeout
+
+from . import replies
+from .services import services
+
+__all__ = ["STATUS_AFTER_S", "choose_photo_size", "describe_message"]
+
+log = logging.getLogger(__name__)
+
+# Telegram shows "typing…" for 5 seconds per chat action; refresh a little sooner.
+TYPING_REFRESH_S = 4.0
+# A picture that waits longer than this gets a "queued, position N" reply.
+STATUS_AFTER_S = 3.0
+
+
+@dataclass(frozen=True)
+class PictureFile:
+    file_id: str
+    unique_id: str
+    size: int | None
+
+
+async def describe_message(
+    target: Message, context: ContextTypes.DEFAULT_TYPE, *, loud: bool, asker_lang: str | None = None
+) -> None:
+    """Describe the picture in ``target`` and reply to it.
+
+    ``loud`` decides whether problems are explained (private chats, /describe) or ignored
+    (automatic descriptions in groups, which must not add noise).
+    """
+    svc = services(context)
+    user = target.from_user
+    lang = asker_lang or replies.user_language(user.language_code if user else None)
+    picture = _picture_file(target, svc.describer.input_size)
+    if picture.size is not None and picture.size > FileSizeLimit.FILESIZE_DOWNLOAD:
+        if loud:
+            size_mb = round(picture.size / 1_000_000)
+            await Reply(target).send(replies.message("too_large_to_download", lang, size_mb=size_mb))
+        return
+    cached = svc.store.cached_description(picture.unique_id)
+    if cached is not None:
+        await Reply(target).send(replies.describe_reply(cached, svc.store.chat_settings(target.chat_id).lang))
+        return
+    reply = Reply(target)
+    typing = asyncio.create_task(_keep_typing(context, target))
+    try:
+        data = await _download(context, picture.file_id)
+        ticket = svc.describer.submit(
+            bytes(data), lane=target.chat_id, owner=user.id if user else target.chat_id
+        )
+        description = await _wait_with_status(ticket, reply, lang)
+        svc.store.cache_description(picture.unique_id, description)
+        await reply.send(replies.describe_reply(description, svc.store.chat_settings(target.chat_id).lang))
+    except InvalidImage as exc:
+        if loud:
+            await reply.send(replies.invalid_image(exc.reason, lang))
+    except _TooBigForTelegram:
+        if loud:
+            await reply.send(replies.message("too_large_to_download", lang, size_mb=20))
+    except Busy as exc:
+        if loud:
+            await reply.send(replies.busy(exc, lang))
+    except RequestTimeout:
+        if loud:
+            await reply.send(replies.message("timeout", lang))
+    except TelegramError:
+        raise  # replying itself failed (blocked, network): the error handler logs it
+    except Exception:
+        if loud:  # the engine failed: say so, then let the error handler log it
+            with contextlib.suppress(TelegramError):
+                await reply.send(replies.message("failed", lang))
+        raise
+    finally:
+        typing.cancel()
+
+
+class Reply:
+    """The answer under a picture: a new reply, or the status reply edited into the answer."""
+
+    def __init__(self, target: Message) -> None:
+        self.target = target
+        self.status: Message | None = None
+
+    async def send(self, text: str) -> None:
+        if self.status is not None:
+            try:
+                await self.status.edit_text(text)
+                return
+            except BadRequest:  # the status message is gone: reply afresh
+                pass
+        await self.target.reply_text(text, do_quote=True)
+
+
+def choose_photo_size(sizes: tuple[PhotoSize, ...], min_side: int) -> PhotoSize:
+    """The smallest size whose short side is at least ``min_side``, else the largest.
+
+    Chosen by the sizes given, not by their order: Telegram's order is not a promise.
+    """
+    big_enough = [s for s in sizes if min(s.width, s.height) >= min_side]
+    if big_enough:
+        return min(big_enough, key=lambda s: s.width * s.height)
+    return max(sizes, key=lambda s: s.width * s.height)
+
+
+async def _wait_with_status(ticket, reply: Reply, lang: str) -> Description:
+    """The description; past STATUS_AFTER_S, a status reply goes out first."""
+    waiting = asyncio.ensure_future(ticket.result())
+    done, _ = await asyncio.wait({waiting}, timeout=STATUS_AFTER_S)
+    if not done:
+        with contextlib.suppress(TelegramError):
+            text = replies.message("queued", lang, position=max(ticket.position(), 1))
+            reply.status = await reply.target.reply_text(text, do_quote=True)
+    return await waiting
+
+
+class _TooBigForTelegram(Exception):
+    pass
+
+
+def _picture_file(message: Message, min_side: int) -> PictureFile:
+    if message.photo:
+        best = choose_photo_size(message.photo, min_side)
+        return PictureFile(best.file_id, best.file_unique_id, best.file_size)
+    document = message.document
+    return PictureFile(document.file_id, document.file_unique_id, document.file_size)
+
+
+async def _download(context: ContextTypes.DEFAULT_TYPE, file_id: str) -> bytearray:
+    """The file's bytes, in memory only: pictures never touch the disk."""
+    try:
+        file = await context.bot.get_file(file_id)
+    except BadRequest as exc:
+        if "too big" in str(exc).lower():
+            raise _TooBigForTelegram from exc
+        raise
+    return await file.download_as_bytearray()
+
+
+async def _keep_typing(context: ContextTypes.DEFAULT_TYPE, message: Message) -> None:
+    """Show "typing…" in the chat (and topic) until cancelled."""
+    thread_id = message.message_thread_id if message.is_topic_message else None
+    while True:
+        with contextlib.suppress(TelegramError):
+            await context.bot.send_chat_action(
+                message.chat_id, ChatAction.TYPING, message_thread_id=thread_id
+            )
+        await asyncio.sleep(TYPING_REFRESH_S)

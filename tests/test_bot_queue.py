@@ -1,0 +1,140 @@
+"""The bot in front of the executor: cache, status replies, busy answers, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.request
+
+import pytest
+
+from bot import describing
+from bot.app import build_application
+from captioning import Description, QueueFull, RequestTimeout, TooManyQueued
+from tests import pictures
+from tests.bot_harness import bot_settings, running_bot, started_executor
+from tests.fake_telegram import FakeTelegram
+from tests.test_bot import SlowDescriber
+
+
+@pytest.fixture
+async def telegram():
+    server = await FakeTelegram().start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def executor(engine):
+    executor = await started_executor(engine)
+    yield executor
+    await executor.stop()
+
+
+async def test_a_picture_seen_before_is_answered_from_the_cache(telegram, executor, tmp_path):
+    photo = telegram.photo(pictures.jpeg("red"))
+    async with running_bot(telegram, tmp_path / "state", executor):
+        await telegram.push(telegram.message(5, photo=photo))
+        await telegram.wait_for("sendMessage", chat_id=5)
+    # Forwarded elsewhere, after a restart: same file_unique_id, no download, no model.
+    async with running_bot(telegram, tmp_path / "state", executor):
+        await telegram.push(telegram.message(6, photo=photo))
+        [reply] = await telegram.wait_for("sendMessage", chat_id=6)
+    assert "A red square." in reply["text"]
+    assert len(telegram.sent("download")) == 1
+    assert executor.metrics.registry.get_sample_value("captioning_request_seconds_count") == 1
+
+
+async def test_a_long_wait_gets_a_position_reply_that_becomes_the_description(
+    telegram, executor, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(describing, "STATUS_AFTER_S", 0.2)
+    async with running_bot(telegram, tmp_path / "state", SlowDescriber(executor, 0.8)):
+        photo = telegram.message(5, photo=telegram.photo(pictures.jpeg("blue")))
+        await telegram.push(photo)
+        [edit] = await telegram.wait_for("editMessageText", chat_id=5)
+        [status] = telegram.sent("sendMessage", chat_id=5)
+    assert status["text"].startswith("Queued: your picture is number 1 in line.")
+    assert status["reply_parameters"]["message_id"] == photo["message_id"]
+    assert "A blue square." in edit["text"]  # one message in the chat, not two
+
+
+class RefusingDescriber:
+    """A describer with no room, or no time: what people hear when the queue says no."""
+
+    input_size, ready = 64, True
+
+    def __init__(self, error: Exception, at_submit: bool = True) -> None:
+        self.error, self.at_submit = error, at_submit
+
+    def submit(self, picture, **keys):
+        if self.at_submit:
+            raise self.error
+        return self
+
+    def position(self) -> int:
+        return 1
+
+    async def result(self) -> Description:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("describer", "expected"),
+    [
+        (RefusingDescriber(QueueFull("full")), "I'm very busy right now"),
+        (RefusingDescriber(TooManyQueued("yours")), "You already have several pictures waiting"),
+        (RefusingDescriber(RequestTimeout("slow"), at_submit=False), "Describing this picture took too long"),
+    ],
+    ids=["queue-full", "too-many-queued", "timeout"],
+)
+async def test_busy_and_slow_get_a_clear_try_again(telegram, tmp_path, describer, expected):
+    async with running_bot(telegram, tmp_path / "state", describer):
+        await telegram.push(telegram.message(5, photo=telegram.photo(pictures.jpeg())))
+        [reply] = await telegram.wait_for("sendMessage", chat_id=5)
+    assert reply["text"].startswith(expected)
+
+
+async def test_one_chats_album_does_not_hold_up_another_chat(telegram, engine, tmp_path):
+    from captioning.executor import Executor
+    from captioning.settings import EngineSettings
+
+    settings = EngineSettings.from_env({}).with_overrides(max_batch_size=1, max_queued_per_user=50)
+    executor = Executor(settings, engine_factory=lambda: engine)
+    await executor.start()
+    try:
+        async with running_bot(telegram, tmp_path / "state", SlowDescriber(executor, 0.0)):
+            for _ in range(10):
+                await telegram.push(telegram.message(5, photo=telegram.photo(pictures.jpeg("red"))))
+            await telegram.push(telegram.message(6, photo=telegram.photo(pictures.jpeg("blue"))))
+            await telegram.wait_for("sendMessage", count=10, chat_id=5)
+            await telegram.wait_for("sendMessage", chat_id=6)
+    finally:
+        await executor.stop()
+    order = [int(c.params["chat_id"]) for c in telegram.calls if c.method == "sendMessage"]
+    assert order.index(6) < 9  # served in turn, not after the whole album
+
+
+async def test_metrics_and_health_are_served_on_the_metrics_port(telegram, executor, tmp_path):
+    application = build_application(
+        bot_settings(telegram, tmp_path / "state", metrics_port=0), describer=executor
+    )
+    await application.initialize()
+    await application.post_init(application)
+    try:
+        port = application.bot_data["health"].port
+        base = f"http://127.0.0.1:{port}"
+        health = await asyncio.to_thread(urllib.request.urlopen, f"{base}/healthz")
+        assert health.status == 200
+        await executor.describe(pictures.jpeg("red"))
+        text = (await asyncio.to_thread(urllib.request.urlopen, f"{base}/metrics")).read().decode()
+        for name in (
+            "captioning_queue_depth",
+            "captioning_in_flight",
+            "captioning_batch_size_bucket",
+            "captioning_request_seconds_bucket",
+            "captioning_ready 1.0",
+        ):
+            assert name in text
+    finally:
+        await application.shutdown()
+        await application.post_shutdown(application)
