@@ -1,7 +1,7 @@
 """The notebook's way (one picture at a time) against the engine's batched way, in one run.
 
-    python bench/engine_batching.py                 # CPU: a random-weight model of a few M params
-    python bench/engine_batching.py --mode gpu      # GPU: full-size BLIP-2 OPT-2.7b + opus-mt, fp16
+    python -m bench.engine_batching                 # CPU: a random-weight model of a few M params
+    python -m bench.engine_batching --mode gpu      # GPU: full-size BLIP-2 OPT-2.7b + opus-mt, fp16
 
 Both ways run the same engine, settings and pictures; every caption and translation is held
 to exactly --tokens tokens, so they do the same work however they are batched. Throughput is
@@ -12,10 +12,6 @@ reported as a ratio measured in the same run: these machines are too noisy for a
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import io
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -23,57 +19,20 @@ import time
 from pathlib import Path
 
 import torch
-from PIL import Image
 
-from captioning import Engine, EngineSettings, synthetic
-from captioning.models import Models
-
-CORPUS_EN = ["a photo of a cat on a sofa", "a man riding a bicycle", "a plate of food on a table"]
-CORPUS_ES = ["una foto de un gato en un sofá", "un hombre en bicicleta", "un plato de comida en una mesa"]
+from bench.common import header, jpeg, random_engine, record
+from captioning import Engine, synthetic
 
 
 def build_engine(mode: str, tokens: int, folder: Path) -> Engine:
-    shape = synthetic.SHAPES["full" if mode == "gpu" else "bench"]
-    settings = EngineSettings.from_env({}).with_overrides(
-        device="cuda" if mode == "gpu" else "cpu",
-        dtype="float16" if mode == "gpu" else "float32",
-        caption_max_new_tokens=tokens,
-        translation_max_new_tokens=tokens,
-        max_batch_size=1024,
-    )
-    processor, captioner = synthetic.build_captioner(
-        shape, synthetic.caption_tokenizer(CORPUS_EN * 4), fixed_length=tokens
-    )
-    tokenizer = synthetic.translation_tokenizer(CORPUS_EN, CORPUS_ES)
-    translator = synthetic.build_translator(shape, tokenizer, fixed_length=tokens)
     if mode == "gpu":
-        # 3.9 B parameters: no point writing them to disk and reading them back.
-        device = torch.device("cuda:0")
-        models = Models(
-            processor,
-            captioner.to(device, torch.float16),
-            tokenizer,
-            translator.to(device, torch.float16),
-            device,
-            torch.float16,
-        )
-        return Engine(models, settings)
-    caption_dir, translation_dir = synthetic.save_models(folder, processor, captioner, tokenizer, translator)
-    # CPU: load through the engine's real from_pretrained path, as a user's model would be.
-    return Engine.load(
-        settings.with_overrides(caption_model=str(caption_dir), translation_model=str(translation_dir))
-    )
+        return random_engine("full", device="cuda", dtype="float16", tokens=tokens)
+    # CPU: saved and loaded back through the engine's real from_pretrained path.
+    return random_engine("bench", tokens=tokens, folder=folder)
 
 
 def photos(count: int) -> list[bytes]:
-    """Camera-like JPEGs (noise, 640 x 480): decoding and resizing cost what they do in life."""
-    result = []
-    for i in range(count):
-        image = Image.effect_noise((640, 480), 40 + i % 20).convert("RGB")
-        buffer = io.BytesIO()
-        image.save(buffer, "JPEG", quality=85)
-        result.append(buffer.getvalue())
-    return result
+    return [jpeg((640, 480), i) for i in range(count)]
 
 
 def synchronize() -> None:
@@ -99,16 +58,6 @@ def timed(fn, engine: Engine, pictures: list[bytes], repeats: int) -> float:
         fn(engine, pictures)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    text = (
-        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs ({cpu}), torch {torch.__version__}"
-    )
-    if torch.cuda.is_available():
-        text += f", GPU {torch.cuda.get_device_name(0)}"
-    return text
 
 
 def main() -> int:
@@ -150,9 +99,7 @@ def main() -> int:
     table = [
         f"### Engine batching: {title}",
         "",
-        f"- date: {dt.date.today().isoformat()}",
-        f"- machine: {machine()}",
-        f"- command: `python bench/engine_batching.py {' '.join(sys.argv[1:])}`".replace(" --record", ""),
+        *header(f"python -m bench.engine_batching {' '.join(sys.argv[1:])}".replace(" --record", "").strip()),
         f"- models: BLIP-2 {blip / 1e6:,.1f} M + Marian {marian / 1e6:,.1f} M parameters, "
         f"{str(engine.models.dtype).removeprefix('torch.')}, "
         f"{args.tokens} tokens per caption and per translation, "
@@ -165,13 +112,7 @@ def main() -> int:
     ]
     print("\n".join(table))
     if args.record:
-        docs = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-        if not docs.exists():
-            docs.write_text(
-                "# Benchmarks\n\nNewest first within each section; ratios, not timings, are the result.\n\n"
-            )
-        with docs.open("a", encoding="utf-8") as out:
-            out.write("\n".join(table) + "\n")
+        record(table)
     return 0
 
 

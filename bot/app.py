@@ -24,6 +24,7 @@ from .journal import LAST_GROUP, JournalingQueue, mark_done, replay_pending
 from .services import KEY, Describer, Services
 from .settings import BotSettings
 from .store import Store
+from .transport import BoundedRequest
 
 __all__ = ["COMMANDS", "build_application"]
 
@@ -52,14 +53,17 @@ def build_application(
     engine_settings: EngineSettings | None = None,
     *,
     describer: Describer | None = None,
+    rate_limit: bool = True,
 ) -> Application:
     """The bot, ready for ``run_polling`` or ``run_webhook``.
 
     Without ``describer``, ``post_init`` starts a :class:`captioning.executor.Executor` with
     ``engine_settings`` (the models load there, not at import); ``post_shutdown`` stops it.
+    ``rate_limit=False`` is for measuring the bot's own cost: Telegram itself allows about
+    30 messages a second.
     """
     store = Store.in_folder(settings.state_dir)
-    application = (
+    builder = (
         ApplicationBuilder()
         .token(settings.token)
         # Every update is journaled on its way into this queue, before Telegram hears it
@@ -67,15 +71,17 @@ def build_application(
         .update_queue(JournalingQueue(store))
         .base_url(settings.telegram_api_url)
         .base_file_url(settings.telegram_file_url)
-        # Telegram allows about 1 message/s per chat and 20/min per group; on a 429 the
-        # limiter waits as told and retries instead of dropping the reply.
-        .rate_limiter(AIORateLimiter(max_retries=3))
         # Many photos in flight at once, so the engine can describe them together.
         .concurrent_updates(settings.concurrent_updates)
+        .request(BoundedRequest())
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
-        .build()
     )
+    if rate_limit:
+        # Telegram allows about 30 messages/s, and 20/min per group; on a 429 the limiter
+        # waits as told and retries instead of dropping the reply.
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+    application = builder.build()
     application.bot_data[KEY] = Services(settings, store, describer)
     application.bot_data["engine_settings"] = engine_settings
 

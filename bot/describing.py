@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 # Telegram shows "typing…" for 5 seconds per chat action; refresh a little sooner.
 TYPING_REFRESH_S = 4.0
+# An answer quicker than this needs no "typing…": the reply itself arrives first. Every
+# chat action counts against Telegram's ~30 requests/s, so the fast path skips it.
+TYPING_AFTER_S = 0.3
 # A picture that waits longer than this gets a "queued, position N" reply.
 STATUS_AFTER_S = 3.0
 
@@ -159,6 +162,7 @@ async def _download(context: ContextTypes.DEFAULT_TYPE, file_id: str) -> bytearr
 async def _keep_typing(context: ContextTypes.DEFAULT_TYPE, message: Message) -> None:
     """Show "typing…" in the chat (and topic) until cancelled."""
     thread_id = message.message_thread_id if message.is_topic_message else None
+    await asyncio.sleep(TYPING_AFTER_S)
     while True:
         with contextlib.suppress(TelegramError):
             await context.bot.send_chat_action(

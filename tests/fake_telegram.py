@@ -9,9 +9,11 @@ and read back what the bot sent. ``fail_next`` injects errors such as a 429.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,13 +36,14 @@ class ApiError(Exception):
 class Call:
     method: str
     params: dict[str, Any]
-    at: float = field(default_factory=time.monotonic)
+    at: float = field(default_factory=time.time)  # wall clock: comparable across processes
 
 
 class FakeTelegram:
     def __init__(self, token: str = "123456:TEST-token-never-logged") -> None:
         self.token = token
         self.calls: list[Call] = []
+        self._counts: collections.Counter[tuple[str, int | None]] = collections.Counter()
         self.files: dict[str, bytes] = {}
         self.file_sizes: dict[str, int] = {}
         self.members: dict[tuple[int, int], str] = {}
@@ -60,12 +63,19 @@ class FakeTelegram:
     # -- the server ----------------------------------------------------------------------
 
     async def start(self) -> FakeTelegram:
+        # A client that hangs up mid-request (a bot being stopped) is not the server's news.
+        logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{path:.*}", self._download)
+        # For a test or benchmark in another process: put files and updates in, read calls out.
+        app.router.add_post("/_control/file", self._control_file)
+        app.router.add_post("/_control/push", self._control_push)
+        app.router.add_get("/_control/calls", self._control_calls)
+        app.router.add_get("/_control/wait", self._control_wait)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self
@@ -91,7 +101,7 @@ class FakeTelegram:
             )
         method = request.match_info["method"]
         params = await _params(request)
-        self.calls.append(Call(method, params))
+        self._record(Call(method, params))
         async with self._changed:
             self._changed.notify_all()
         if self.fail_next.get(method):
@@ -111,10 +121,26 @@ class FakeTelegram:
         if request.match_info["token"] != self.token:
             return web.Response(status=401)
         file_id = request.match_info["path"].removeprefix("pictures/")
-        self.calls.append(Call("download", {"file_id": file_id}))
+        self._record(Call("download", {"file_id": file_id}))
         if file_id not in self.files:
             return web.Response(status=404)
         return web.Response(body=self.files[file_id], content_type="application/octet-stream")
+
+    async def _control_file(self, request: web.Request) -> web.Response:
+        return web.json_response({"file_id": self.add_file(await request.read())})
+
+    async def _control_push(self, request: web.Request) -> web.Response:
+        return web.json_response({"update_id": await self.push(await request.json())})
+
+    async def _control_wait(self, request: web.Request) -> web.Response:
+        method = request.query.get("method", "sendMessage")
+        await self.wait_for(method, count=int(request.query["count"]), timeout=600)
+        return web.json_response({"count": self.count(method)})
+
+    async def _control_calls(self, request: web.Request) -> web.Response:
+        method = request.query.get("method", "sendMessage")
+        calls = [{"params": c.params, "at": c.at} for c in self.calls if c.method == method]
+        return web.json_response(calls)
 
     # -- Bot API methods -----------------------------------------------------------------
 
@@ -311,6 +337,17 @@ class FakeTelegram:
             "file_size": size if size is not None else len(data),
         }
 
+    def _record(self, call: Call) -> None:
+        self.calls.append(call)
+        chat_id = call.params.get("chat_id")
+        self._counts[(call.method, None)] += 1
+        if chat_id is not None:
+            with contextlib.suppress(TypeError, ValueError):
+                self._counts[(call.method, int(chat_id))] += 1
+
+    def count(self, method: str = "sendMessage", chat_id: int | None = None) -> int:
+        return self._counts[(method, chat_id)]
+
     def sent(self, method: str = "sendMessage", chat_id: int | None = None) -> list[dict[str, Any]]:
         return [
             c.params
@@ -324,7 +361,7 @@ class FakeTelegram:
         """Wait until the bot has called ``method`` at least ``count`` times."""
         deadline = time.monotonic() + timeout
         async with self._changed:
-            while len(self.sent(method, chat_id)) < count:
+            while self.count(method, chat_id) < count:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise AssertionError(
@@ -351,3 +388,17 @@ async def _params(request: web.Request) -> dict[str, Any]:
             with contextlib.suppress(TypeError, ValueError):
                 params[key] = json.loads(value)
     return params
+
+
+async def _serve(port: int) -> None:
+    server = FakeTelegram()
+    server.port = port
+    await server.start()
+    print(server.port, flush=True)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    import sys
+
+    asyncio.run(_serve(int(sys.argv[1]) if len(sys.argv) > 1 else 0))
