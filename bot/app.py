@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 from telegram import BotCommand, Update
@@ -17,6 +18,9 @@ from telegram.ext import (
 )
 
 from captioning import EngineSettings
+
+if TYPE_CHECKING:
+    from captioning.executor import Executor
 
 from . import handlers
 from .health import HealthServer
@@ -104,10 +108,8 @@ def build_application(
 async def _post_init(application: Application) -> None:
     svc: Services = application.bot_data[KEY]
     if svc.describer is None:
-        from captioning.executor import Executor
-
-        executor = Executor(application.bot_data["engine_settings"])
-        log.info("Loading the models...")
+        executor = _executor(svc.settings, application.bot_data["engine_settings"])
+        log.info("Starting the %s caption backend...", svc.settings.caption_backend)
         await executor.start()
         svc.describer = executor
         application.bot_data["owned_executor"] = executor
@@ -123,6 +125,22 @@ async def _post_init(application: Application) -> None:
     for lang, commands in COMMANDS.items():
         await application.bot.set_my_commands(commands, language_code=None if lang == "en" else lang)
     log.info("Bot @%s is ready", application.bot.username)
+
+
+def _executor(settings: BotSettings, engine_settings: EngineSettings | None) -> Executor:
+    """The same queue, fairness and back-pressure in front of either backend."""
+    from captioning.executor import Executor
+
+    if settings.caption_backend == "ray":
+        from captioning.ray_backend import RayBackend
+
+        def connect() -> RayBackend:
+            backend = RayBackend(settings.ray_address)
+            backend.connect()  # if the cluster is away, pictures get "busy" until it's back
+            return backend
+
+        return Executor(engine_settings, engine_factory=connect, warmup=False)
+    return Executor(engine_settings)
 
 
 async def _post_shutdown(application: Application) -> None:

@@ -8,6 +8,7 @@ same places, into :class:`captioning.EngineSettings`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +46,10 @@ class BotSettings(BaseSettings):
     log_level: str = Field("INFO", pattern=r"(?i)^(DEBUG|INFO|WARNING|ERROR)$")
     # Updates handled at once: photos must be in flight together for the engine to batch them.
     concurrent_updates: int = Field(256, ge=1, le=65536)
+    # Where the models run: "local" (this process's executor) or "ray" (the Ray Serve
+    # application "captioning" on the cluster at RAY_ADDRESS; see captioning.ray_serve).
+    caption_backend: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
     # /metrics and /healthz on this port when set (0 picks a free one); local by default.
     metrics_port: int | None = Field(None, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"

@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .description import Description
 from .errors import InferenceError, QueueFull, RequestTimeout, TooManyQueued
@@ -40,9 +40,23 @@ from .settings import EngineSettings
 if TYPE_CHECKING:
     from .engine import Engine, PreparedPicture
 
-__all__ = ["Executor", "Ticket"]
+__all__ = ["Backend", "Executor", "Ticket"]
 
 log = logging.getLogger(__name__)
+
+
+class Backend(Protocol):
+    """What the executor drives: the local :class:`Engine`, or a remote one (Ray Serve).
+
+    ``describe`` maps N prepared pictures to N results; a result may be an exception that
+    belongs to that picture alone (a remote replica's InvalidImage, say).
+    """
+
+    input_size: int
+
+    def prepare(self, picture: bytes) -> Any: ...
+
+    def describe(self, pictures: list[Any]) -> list[Description | Exception]: ...
 
 
 @dataclass(eq=False)
@@ -92,7 +106,7 @@ class Executor:
         self,
         settings: EngineSettings | None = None,
         *,
-        engine_factory: Callable[[], Engine] | None = None,
+        engine_factory: Callable[[], Engine | Backend] | None = None,
         decode_threads: int | None = None,
         warmup: bool = True,
         metrics: ExecutorMetrics | None = None,
@@ -101,7 +115,7 @@ class Executor:
         self.metrics = metrics or ExecutorMetrics()
         self._engine_factory = engine_factory
         self._warmup = warmup
-        self._engine: Engine | None = None
+        self._engine: Engine | Backend | None = None
         self._queue: FairQueue[_Request] = FairQueue()
         self._decoders = ThreadPoolExecutor(
             max_workers=decode_threads or min(4, os.cpu_count() or 1), thread_name_prefix="decode"
@@ -225,7 +239,7 @@ class Executor:
             if batch:
                 self._describe_batch(batch)
 
-    def _load(self) -> Engine:
+    def _load(self) -> Engine | Backend:
         if self._engine_factory is not None:
             return self._engine_factory()
         from .engine import Engine
@@ -252,8 +266,13 @@ class Executor:
             return
         self.metrics.batch_size.observe(len(batch))
         self.metrics.batch_seconds.observe(time.monotonic() - started)
-        for request, description in zip(batch, descriptions, strict=True):
-            request.loop.call_soon_threadsafe(_settle, request.future, description, None)
+        for request, outcome in zip(batch, descriptions, strict=True):
+            # A remote backend reports a picture's own failure (bad bytes) in its place.
+            if isinstance(outcome, Exception):
+                self.metrics.errors.labels(getattr(outcome, "reason", "remote")).inc()
+                request.loop.call_soon_threadsafe(_settle, request.future, None, outcome)
+            else:
+                request.loop.call_soon_threadsafe(_settle, request.future, outcome, None)
 
     def _batch_failed(self, batch: list[_Request], exc: Exception) -> None:
         if _is_out_of_memory(exc):

@@ -24,9 +24,13 @@ def bot_settings(telegram: FakeTelegram, state_dir: Path, **extra) -> BotSetting
 
 
 @contextlib.asynccontextmanager
-async def running_bot(telegram: FakeTelegram, state_dir: Path, describer) -> AsyncIterator[object]:
+async def running_bot(
+    telegram: FakeTelegram, state_dir: Path, describer, engine_settings=None, **settings
+) -> AsyncIterator[object]:
     """initialize, post_init, start polling; on exit the reverse, as run_polling does."""
-    application = build_application(bot_settings(telegram, state_dir), describer=describer)
+    application = build_application(
+        bot_settings(telegram, state_dir, **settings), engine_settings, describer=describer
+    )
     await application.initialize()
     await application.post_init(application)
     await application.updater.start_polling(poll_interval=0.0, timeout=1)
