@@ -28,7 +28,7 @@ from .journal import LAST_GROUP, JournalingQueue, mark_done, replay_pending
 from .services import KEY, Describer, Services
 from .settings import BotSettings
 from .store import Store
-from .transport import BoundedRequest
+from .transport import AiohttpRequest
 
 __all__ = ["COMMANDS", "build_application"]
 
@@ -77,7 +77,8 @@ def build_application(
         .base_file_url(settings.telegram_file_url)
         # Many photos in flight at once, so the engine can describe them together.
         .concurrent_updates(settings.concurrent_updates)
-        .request(BoundedRequest())
+        .request(AiohttpRequest())
+        .get_updates_request(AiohttpRequest(connections=1))
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
     )

@@ -1,33 +1,109 @@
-"""python-telegram-bot's httpx transport, with a bound on requests inside httpcore at once.
+"""python-telegram-bot's requests, made with aiohttp.
 
-httpcore's connection pool rescans every queued request against every connection each time
-one changes state, so a few hundred requests queued inside it cost more CPU than the bot's
-own work. Waiting in an asyncio.Semaphore first is O(1): the pool only ever sees as many
-requests as it has connections.
+PTB lets any :class:`~telegram.request.BaseRequest` carry its Bot API calls. Its default,
+httpx, spends more CPU per request than the bot spends on the photo: httpcore's pool
+rescans every waiting request against every connection whenever one changes state. Under a
+burst of photos that bookkeeping, not the bot, set the pace (bench/bot_throughput.py);
+aiohttp's connector keeps it cheap.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from telegram.request import HTTPXRequest
+import aiohttp
+from telegram._utils.defaultvalue import DefaultValue
+from telegram.error import NetworkError, TimedOut
+from telegram.request import BaseRequest, RequestData
 
-__all__ = ["BoundedRequest"]
+__all__ = ["AiohttpRequest"]
 
-# Bot API calls take tens of milliseconds over the internet, so 16 connections carry a few
-# hundred requests a second: past Telegram's own limit of about 30 messages/s. More make
-# httpcore's bookkeeping cost more than they bring (bench/bot_throughput.py).
-CONNECTIONS = 16
+# Bot API calls take tens of milliseconds over the internet, so 32 connections carry several
+# hundred requests a second: far past Telegram's own limit of about 30 messages/s.
+CONNECTIONS = 32
 
 
-class BoundedRequest(HTTPXRequest):
-    def __init__(self, connections: int = CONNECTIONS, **kwargs: Any) -> None:
-        # A request may wait for a free connection under load; the default pool timeout
-        # (1 s) would turn that wait into a failed reply.
-        super().__init__(connection_pool_size=connections, pool_timeout=30.0, **kwargs)
-        self._slots = asyncio.Semaphore(connections)
+class AiohttpRequest(BaseRequest):
+    def __init__(
+        self,
+        connections: int = CONNECTIONS,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 5.0,
+        write_timeout: float = 5.0,
+        # A request may wait for a free connection under load; a short pool timeout would
+        # turn that wait into a failed reply.
+        pool_timeout: float = 30.0,
+        media_write_timeout: float = 20.0,
+    ) -> None:
+        self._connections = connections
+        self._timeouts = {
+            "connect": connect_timeout,
+            "read": read_timeout,
+            "write": write_timeout,
+            "pool": pool_timeout,
+            "media_write": media_write_timeout,
+        }
+        self._session: aiohttp.ClientSession | None = None
 
-    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
-        async with self._slots:
-            return await super().do_request(*args, **kwargs)
+    @property
+    def read_timeout(self) -> float | None:
+        return self._timeouts["read"]
+
+    async def initialize(self) -> None:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self._connections, ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(
+                connector=connector, headers={"User-Agent": self.USER_AGENT}
+            )
+
+    async def shutdown(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = BaseRequest.DEFAULT_NONE,
+        write_timeout: Any = BaseRequest.DEFAULT_NONE,
+        connect_timeout: Any = BaseRequest.DEFAULT_NONE,
+        pool_timeout: Any = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        if self._session is None:
+            raise RuntimeError("AiohttpRequest is not initialized")
+        has_files = bool(request_data and request_data.contains_files)
+        read = self._pick(read_timeout, "read")
+        write = self._pick(write_timeout, "media_write" if has_files else "write")
+        connect = self._pick(connect_timeout, "connect")
+        pool = self._pick(pool_timeout, "pool")
+        # aiohttp has no separate write timeout: the whole exchange gets read + write.
+        total = None if read is None or write is None else read + write + (connect or 0) + (pool or 0)
+        timeout = aiohttp.ClientTimeout(total=total, connect=pool, sock_connect=connect, sock_read=read)
+        try:
+            async with self._session.request(
+                method, url, data=_body(request_data), timeout=timeout
+            ) as response:
+                return response.status, await response.read()
+        except TimeoutError as err:
+            raise TimedOut from err
+        except aiohttp.ClientError as err:
+            raise NetworkError(f"aiohttp.{type(err).__name__}: {err}") from err
+
+    def _pick(self, value: Any, name: str) -> float | None:
+        return self._timeouts[name] if isinstance(value, DefaultValue) else value
+
+
+def _body(request_data: RequestData | None) -> Any:
+    if request_data is None:
+        return None
+    if not request_data.contains_files:
+        return request_data.json_parameters
+    form = aiohttp.FormData()
+    for name, value in request_data.json_parameters.items():
+        form.add_field(name, value)
+    for name, (filename, content, mime) in request_data.multipart_data.items():
+        form.add_field(name, content, filename=filename, content_type=mime)
+    return form

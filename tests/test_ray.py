@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 
 import psutil
@@ -40,10 +41,11 @@ def ray_address():
     assert not constants.ENABLE_RAY_CLUSTER, "ray was imported before RAY_ENV was set"
     port = free_port()
     temp = tempfile.mkdtemp(prefix="ray-")
-    ray_cli = shutil.which("ray") or "ray"
+    # The ray command of this interpreter's installation, whether or not it is on PATH.
+    ray_cli = [sys.executable, "-m", "ray.scripts.scripts"]
     subprocess.run(
         [
-            ray_cli,
+            *ray_cli,
             "start",
             "--head",
             f"--port={port}",
@@ -64,7 +66,7 @@ def ray_address():
     yield address
     serve.shutdown()
     ray.shutdown()
-    subprocess.run([ray_cli, "stop", "--force"], capture_output=True, timeout=120)
+    subprocess.run([*ray_cli, "stop", "--force"], capture_output=True, timeout=120)
     shutil.rmtree(temp, ignore_errors=True)
 
 
