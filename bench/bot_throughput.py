@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import tempfile
 import time
@@ -25,10 +26,9 @@ from pathlib import Path
 
 from bench.common import ROOT, header, jpeg, random_engine, record
 from bench.common import percentile as pct
-from bot.app import build_application
 from captioning import Description, EngineSettings, load_image
 from captioning.executor import Executor
-from tests.bot_harness import bot_settings
+from tests.bot_harness import running_bot
 from tests.fake_telegram import FakeTelegram
 
 
@@ -51,21 +51,19 @@ class Harness:
         self.executor, self.state, self.rate_limit = executor, state, rate_limit
 
     async def __aenter__(self) -> Harness:
-        self.telegram = await FakeTelegram().start()
-        settings = bot_settings(self.telegram, self.state)
-        self.app = build_application(settings, describer=self.executor, rate_limit=self.rate_limit)
-        await self.app.initialize()
-        await self.app.post_init(self.app)
-        await self.app.updater.start_polling(poll_interval=0.0, timeout=1)
-        await self.app.start()
+        self._stack = contextlib.AsyncExitStack()
+        self.telegram = await self._start_telegram()
+        bot = running_bot(self.telegram, self.state, self.executor, rate_limit=self.rate_limit)
+        await self._stack.enter_async_context(bot)
         return self
 
     async def __aexit__(self, *exc) -> None:
-        await self.app.updater.stop()
-        await self.app.stop()
-        await self.app.shutdown()
-        await self.app.post_shutdown(self.app)
-        await self.telegram.stop()
+        await self._stack.aclose()
+
+    async def _start_telegram(self) -> FakeTelegram:
+        telegram = await FakeTelegram().start()
+        self._stack.push_async_callback(telegram.stop)
+        return telegram
 
     def photo_message(self, chat: int, data: bytes, user: int) -> dict:
         return self.telegram.message(
@@ -87,32 +85,23 @@ class RemoteHarness(Harness):
     """The same, with the Bot API stand-in in a process of its own: the bot gets a core to
     itself, so what is measured is the bot's cost, not the stand-in's."""
 
-    async def __aenter__(self) -> RemoteHarness:
+    async def _start_telegram(self) -> FakeTelegram:
         import aiohttp
 
         self.server = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tests.fake_telegram", stdout=asyncio.subprocess.PIPE, cwd=ROOT
         )
+        self._stack.push_async_callback(self._stop_server)
         port = int((await self.server.stdout.readline()).decode())
         self.base = f"http://127.0.0.1:{port}"
         self.session = aiohttp.ClientSession()
-        self.telegram = FakeTelegram()  # builds messages; the server in the other process keeps state
-        self.telegram.port = port
+        self._stack.push_async_callback(self.session.close)
         self.photo_ids: dict[bytes, str] = {}
-        settings = bot_settings(self.telegram, self.state, concurrent_updates=256)
-        self.app = build_application(settings, describer=self.executor, rate_limit=self.rate_limit)
-        await self.app.initialize()
-        await self.app.post_init(self.app)
-        await self.app.updater.start_polling(poll_interval=0.0, timeout=1)
-        await self.app.start()
-        return self
+        telegram = FakeTelegram()  # builds messages; the server in the other process keeps state
+        telegram.port = port
+        return telegram
 
-    async def __aexit__(self, *exc) -> None:
-        await self.app.updater.stop()
-        await self.app.stop()
-        await self.app.shutdown()
-        await self.app.post_shutdown(self.app)
-        await self.session.close()
+    async def _stop_server(self) -> None:
         self.server.terminate()
         await self.server.wait()
 

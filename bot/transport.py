@@ -12,11 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
-from telegram._utils.defaultvalue import DefaultValue
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 __all__ = ["AiohttpRequest"]
+
+# python-telegram-bot marks "no timeout given for this call" with instances of this class.
+_DefaultValue = type(BaseRequest.DEFAULT_NONE)
 
 # Bot API calls take tens of milliseconds over the internet, so 32 connections carry several
 # hundred requests a second: far past Telegram's own limit of about 30 messages/s.
@@ -93,7 +95,7 @@ class AiohttpRequest(BaseRequest):
             raise NetworkError(f"aiohttp.{type(err).__name__}: {err}") from err
 
     def _pick(self, value: Any, name: str) -> float | None:
-        return self._timeouts[name] if isinstance(value, DefaultValue) else value
+        return self._timeouts[name] if isinstance(value, _DefaultValue) else value
 
 
 def _body(request_data: RequestData | None) -> Any:

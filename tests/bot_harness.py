@@ -25,11 +25,20 @@ def bot_settings(telegram: FakeTelegram, state_dir: Path, **extra) -> BotSetting
 
 @contextlib.asynccontextmanager
 async def running_bot(
-    telegram: FakeTelegram, state_dir: Path, describer, engine_settings=None, **settings
+    telegram: FakeTelegram,
+    state_dir: Path,
+    describer,
+    engine_settings=None,
+    *,
+    rate_limit: bool = True,
+    **settings,
 ) -> AsyncIterator[object]:
     """initialize, post_init, start polling; on exit the reverse, as run_polling does."""
     application = build_application(
-        bot_settings(telegram, state_dir, **settings), engine_settings, describer=describer
+        bot_settings(telegram, state_dir, **settings),
+        engine_settings,
+        describer=describer,
+        rate_limit=rate_limit,
     )
     await application.initialize()
     await application.post_init(application)

@@ -35,3 +35,23 @@ def engine(engine_settings):
     from captioning import Engine
 
     return Engine.load(engine_settings)
+
+
+@pytest.fixture
+async def telegram():
+    """A Bot API stand-in on 127.0.0.1 (tests.fake_telegram), fresh for each test."""
+    from tests.fake_telegram import FakeTelegram
+
+    server = await FakeTelegram().start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def executor(engine):
+    """The real executor over the tiny trained engine."""
+    from tests.bot_harness import started_executor
+
+    executor = await started_executor(engine)
+    yield executor
+    await executor.stop()

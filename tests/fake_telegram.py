@@ -199,36 +199,14 @@ class FakeTelegram:
         }
 
     async def _m_sendMessage(self, params):
-        chat = {
-            "id": int(params["chat_id"]),
-            "type": "private" if int(params["chat_id"]) > 0 else "supergroup",
-        }
-        if chat["type"] != "private":
-            chat["title"] = "Group"
-        message = {
-            "message_id": next(self._message_ids),
-            "date": int(time.time()),
-            "chat": chat,
-            "from": BOT_USER,
-            "text": params["text"],
-        }
+        message = _bot_message(int(params["chat_id"]), next(self._message_ids), params["text"])
         if "message_thread_id" in params:
             message["message_thread_id"] = params["message_thread_id"]
         return message
 
     async def _m_editMessageText(self, params):
-        chat = {
-            "id": int(params["chat_id"]),
-            "type": "private" if int(params["chat_id"]) > 0 else "supergroup",
-        }
-        return {
-            "message_id": int(params["message_id"]),
-            "date": int(time.time()),
-            "chat": chat,
-            "from": BOT_USER,
-            "text": params["text"],
-            "edit_date": int(time.time()),
-        }
+        message = _bot_message(int(params["chat_id"]), int(params["message_id"]), params["text"])
+        return {**message, "edit_date": int(time.time())}
 
     async def _m_getChatMember(self, params):
         user_id = int(params["user_id"])
@@ -296,10 +274,7 @@ class FakeTelegram:
         **content: Any,
     ) -> dict[str, Any]:
         user_id = user_id or (chat_id if chat_id > 0 else 42)
-        chat_type = chat_type or ("private" if chat_id > 0 else "supergroup")
-        chat = {"id": chat_id, "type": chat_type}
-        if chat_type != "private":
-            chat["title"] = "Group"
+        chat = _chat(chat_id, chat_type)
         return {
             "message_id": next(self._message_ids),
             "date": int(time.time()),
@@ -375,6 +350,25 @@ class FakeTelegram:
     async def settle(self, seconds: float = 0.5) -> None:
         """Give the bot time to (not) act: for asserting silence."""
         await asyncio.sleep(seconds)
+
+
+def _chat(chat_id: int, chat_type: str | None = None) -> dict[str, Any]:
+    """Positive ids are private chats, negative ones groups, as in Telegram."""
+    chat_type = chat_type or ("private" if chat_id > 0 else "supergroup")
+    chat: dict[str, Any] = {"id": chat_id, "type": chat_type}
+    if chat_type != "private":
+        chat["title"] = "Group"
+    return chat
+
+
+def _bot_message(chat_id: int, message_id: int, text: str) -> dict[str, Any]:
+    return {
+        "message_id": message_id,
+        "date": int(time.time()),
+        "chat": _chat(chat_id),
+        "from": BOT_USER,
+        "text": text,
+    }
 
 
 async def _params(request: web.Request) -> dict[str, Any]:

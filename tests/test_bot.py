@@ -10,25 +10,11 @@ from bot import describing
 from bot.describing import choose_photo_size
 from captioning import Description
 from tests import pictures
-from tests.bot_harness import running_bot, started_executor
+from tests.bot_harness import running_bot
 from tests.fake_telegram import FakeTelegram
 
 GROUP = -100123
 ADMIN, MEMBER = 11, 12
-
-
-@pytest.fixture
-async def telegram():
-    server = await FakeTelegram().start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def executor(engine):
-    executor = await started_executor(engine)
-    yield executor
-    await executor.stop()
 
 
 @pytest.fixture

@@ -9,17 +9,9 @@ import socket
 import sys
 
 import aiohttp
-import pytest
 
 from tests import pictures
 from tests.fake_telegram import FakeTelegram
-
-
-@pytest.fixture
-async def telegram():
-    server = await FakeTelegram().start()
-    yield server
-    await server.stop()
 
 
 def bot_env(telegram: FakeTelegram, tiny_model_dirs, tmp_path, **extra: str) -> dict[str, str]:

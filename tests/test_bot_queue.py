@@ -11,23 +11,8 @@ from bot import describing
 from bot.app import build_application
 from captioning import Description, QueueFull, RequestTimeout, TooManyQueued
 from tests import pictures
-from tests.bot_harness import bot_settings, running_bot, started_executor
-from tests.fake_telegram import FakeTelegram
+from tests.bot_harness import bot_settings, running_bot
 from tests.test_bot import SlowDescriber
-
-
-@pytest.fixture
-async def telegram():
-    server = await FakeTelegram().start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def executor(engine):
-    executor = await started_executor(engine)
-    yield executor
-    await executor.stop()
 
 
 async def test_a_picture_seen_before_is_answered_from_the_cache(telegram, executor, tmp_path):

@@ -8,27 +8,11 @@ import os
 import signal
 import sqlite3
 
-import pytest
-
 from bot.store import Store
 from tests import pictures
-from tests.bot_harness import running_bot, started_executor
+from tests.bot_harness import running_bot
 from tests.fake_telegram import FakeTelegram
 from tests.test_bot_process import bot_env, start_bot, stop_bot, until_ready
-
-
-@pytest.fixture
-async def telegram():
-    server = await FakeTelegram().start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def executor(engine):
-    executor = await started_executor(engine)
-    yield executor
-    await executor.stop()
 
 
 def journaled(state_dir) -> dict[int, bool]:

@@ -87,11 +87,12 @@ def captioning_app(ray_address, tiny_model_dirs):
     serve.delete("captioning")
 
 
-@pytest.fixture
-async def telegram():
-    server = await FakeTelegram().start()
-    yield server
-    await server.stop()
+def ray_bot(telegram: FakeTelegram, tmp_path, address: str):
+    """The bot as `CAPTION_BACKEND=ray RAY_ADDRESS=... python -m bot` runs it."""
+    engine_settings = EngineSettings.from_env({})
+    return running_bot(
+        telegram, tmp_path / "state", None, engine_settings, caption_backend="ray", ray_address=address
+    )
 
 
 def replica_pids(app: str) -> list[int]:
@@ -115,14 +116,7 @@ async def description_for(telegram: FakeTelegram, chat_id: int, timeout: float =
 
 
 async def test_a_photo_is_described_through_ray(telegram, captioning_app, tmp_path):
-    async with running_bot(
-        telegram,
-        tmp_path / "state",
-        None,
-        EngineSettings.from_env({}),
-        caption_backend="ray",
-        ray_address=captioning_app,
-    ):
+    async with ray_bot(telegram, tmp_path, captioning_app):
         await telegram.push(telegram.message(5, photo=telegram.photo(pictures.jpeg("red"))))
         await telegram.push(telegram.message(6, document=telegram.document(pictures.pdf())))
         [reply] = await telegram.wait_for("sendMessage", chat_id=5, timeout=60)
@@ -134,14 +128,7 @@ async def test_a_photo_is_described_through_ray(telegram, captioning_app, tmp_pa
 async def test_killing_the_replicas_mid_batch_still_gets_the_photo_described(
     telegram, captioning_app, tmp_path
 ):
-    async with running_bot(
-        telegram,
-        tmp_path / "state",
-        None,
-        EngineSettings.from_env({}),
-        caption_backend="ray",
-        ray_address=captioning_app,
-    ):
+    async with ray_bot(telegram, tmp_path, captioning_app):
         await telegram.push(telegram.message(5, photo=telegram.photo(pictures.jpeg("blue"))))
         await telegram.wait_for("download", timeout=60)
         await asyncio.sleep(0.5)  # inside the replica's one-second batch window
