@@ -23,7 +23,7 @@ from captioning import Busy, Description, InvalidImage, RequestTimeout
 from . import replies
 from .services import services
 
-__all__ = ["STATUS_AFTER_S", "choose_photo_size", "describe_message"]
+__all__ = ["STATUS_AFTER_S", "choose_photo_size", "describe_message", "describe_one", "keep_typing"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,8 @@ TYPING_REFRESH_S = 4.0
 TYPING_AFTER_S = 0.3
 # A picture that waits longer than this gets a "queued, position N" reply.
 STATUS_AFTER_S = 3.0
+# Silent (group) descriptions that meet a full queue are tried again after these pauses.
+BUSY_RETRY_DELAYS_S = (5.0, 20.0, 60.0)
 
 
 @dataclass(frozen=True)
@@ -65,12 +67,11 @@ async def describe_message(
         await Reply(target).send(replies.describe_reply(cached, svc.store.chat_settings(target.chat_id).lang))
         return
     reply = Reply(target)
-    typing = asyncio.create_task(_keep_typing(context, target))
+    typing = asyncio.create_task(keep_typing(context, target))
     try:
         data = await _download(context, picture.file_id)
-        ticket = svc.describer.submit(
-            bytes(data), lane=target.chat_id, owner=user.id if user else target.chat_id
-        )
+        owner = user.id if user else target.chat_id
+        ticket = await _submit(svc.describer, bytes(data), target.chat_id, owner, patient=not loud)
         description = await _wait_with_status(ticket, reply, lang)
         svc.store.cache_description(picture.unique_id, description)
         await reply.send(replies.describe_reply(description, svc.store.chat_settings(target.chat_id).lang))
@@ -95,6 +96,27 @@ async def describe_message(
         raise
     finally:
         typing.cancel()
+
+
+async def describe_one(target: Message, context: ContextTypes.DEFAULT_TYPE, *, patient: bool) -> Description:
+    """The description of the picture in ``target``, from the cache or the describer.
+
+    Raises InvalidImage, Busy, RequestTimeout, or _TooBigForTelegram for its own problems.
+    """
+    svc = services(context)
+    picture = _picture_file(target, svc.describer.input_size)
+    if picture.size is not None and picture.size > FileSizeLimit.FILESIZE_DOWNLOAD:
+        raise _TooBigForTelegram
+    cached = svc.store.cached_description(picture.unique_id)
+    if cached is not None:
+        return cached
+    data = await _download(context, picture.file_id)
+    user = target.from_user
+    owner = user.id if user else target.chat_id
+    ticket = await _submit(svc.describer, bytes(data), target.chat_id, owner, patient=patient)
+    description = await ticket.result()
+    svc.store.cache_description(picture.unique_id, description)
+    return description
 
 
 class Reply:
@@ -123,6 +145,20 @@ def choose_photo_size(sizes: tuple[PhotoSize, ...], min_side: int) -> PhotoSize:
     if big_enough:
         return min(big_enough, key=lambda s: s.width * s.height)
     return max(sizes, key=lambda s: s.width * s.height)
+
+
+async def _submit(describer, data: bytes, lane: int, owner: int, *, patient: bool):
+    """Hand the picture to the describer. When it is full, a person who asked hears "busy"
+    at once; an automatic description in a group is tried again a little later instead,
+    since nobody there would know to send the photo again."""
+    for delay in (*BUSY_RETRY_DELAYS_S, None):
+        try:
+            return describer.submit(data, lane=lane, owner=owner)
+        except Busy:
+            if not patient or delay is None:
+                raise
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable")
 
 
 async def _wait_with_status(ticket, reply: Reply, lang: str) -> Description:
@@ -159,7 +195,7 @@ async def _download(context: ContextTypes.DEFAULT_TYPE, file_id: str) -> bytearr
     return await file.download_as_bytearray()
 
 
-async def _keep_typing(context: ContextTypes.DEFAULT_TYPE, message: Message) -> None:
+async def keep_typing(context: ContextTypes.DEFAULT_TYPE, message: Message) -> None:
     """Show "typing…" in the chat (and topic) until cancelled."""
     thread_id = message.message_thread_id if message.is_topic_message else None
     await asyncio.sleep(TYPING_AFTER_S)

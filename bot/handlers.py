@@ -9,6 +9,7 @@ from telegram.error import Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
 from . import replies
+from .albums import describe_album
 from .describing import describe_message
 from .journal import keep_pending
 from .services import services
@@ -40,15 +41,15 @@ async def on_private_text(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 
 async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A photo: described in private chats, and in groups while auto is on."""
+    """A photo: described in private chats, and in groups while auto is on; albums as one."""
     if _auto_applies(update, context):
-        await describe_message(update.effective_message, context, loud=_is_private(update))
+        await _describe(update, context)
 
 
 async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A file: described like a photo if its bytes are a picture, whatever it claims to be."""
     if _auto_applies(update, context):
-        await describe_message(update.effective_message, context, loud=_is_private(update))
+        await _describe(update, context)
 
 
 async def on_unsupported(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -108,6 +109,14 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.warning("update %s: Telegram error: %s", update_id, error)
     else:
         log.error("update %s: unexpected error", update_id, exc_info=error)
+
+
+async def _describe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message, loud = update.effective_message, _is_private(update)
+    if message.media_group_id:
+        await describe_album(message, context, loud=loud)
+    else:
+        await describe_message(message, context, loud=loud)
 
 
 def _is_private(update: Update) -> bool:

@@ -45,6 +45,41 @@ def describe_reply(description: Description, lang: Language) -> str:
     return f"Automatic description / Descripción automática\nEnglish: {english}\nEspañol: {spanish}"
 
 
+def album_reply(results: list[Description | BaseException], lang: Language, ui_lang: str) -> str:
+    """One message for an album: its pictures numbered 1..N, in the order they were sent."""
+    header = {
+        "en": f"Automatic descriptions of {len(results)} pictures:",
+        "es": f"Descripciones automáticas de {len(results)} imágenes:",
+        "both": f"Automatic descriptions / Descripciones automáticas ({len(results)}):",
+    }[lang]
+    lines = [header]
+    for number, result in enumerate(results, start=1):
+        if not isinstance(result, Description) or not result.english:
+            lines.append(f"{number}. " + message("album_item_failed", "es" if lang == "es" else ui_lang))
+            continue
+        english, spanish = sentence(result.english), sentence(result.spanish)
+        if lang == "en" or (lang == "both" and not spanish):
+            lines.append(f"{number}. {english}")
+        elif lang == "es":
+            lines.append(f"{number}. {spanish}")
+        else:
+            lines.append(f"{number}. English: {english}\n   Español: {spanish}")
+    return fit(lines)
+
+
+def fit(lines: list[str], limit: int = 4096) -> str:
+    """Join lines into one message within Telegram's limit, saying what was left out."""
+    text = "\n".join(lines)
+    if len(text) <= limit:
+        return text
+    kept: list[str] = []
+    for line in lines:
+        if len("\n".join([*kept, line])) > limit - 40:
+            break
+        kept.append(line)
+    return "\n".join([*kept, f"(+{len(lines) - len(kept)} more not shown)"])
+
+
 def message(key: str, lang: str, **values: object) -> str:
     """A user-facing message in ``lang`` (en or es)."""
     return MESSAGES[key]["es" if lang == "es" else "en"].format(**values)
@@ -90,6 +125,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "send_a_photo": {
         "en": "Send me a photo and I'll describe it. /help tells you more.",
         "es": "Envíame una foto y la describiré. /help te cuenta más.",
+    },
+    "album_item_failed": {
+        "en": "(this one couldn't be described)",
+        "es": "(esta no se pudo describir)",
     },
     "no_description": {
         "en": "I couldn't describe this picture.",

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 from telegram.ext import ContextTypes
 
@@ -12,6 +12,9 @@ from captioning import Description
 
 from .settings import BotSettings
 from .store import Store
+
+if TYPE_CHECKING:
+    from .albums import Albums
 
 __all__ = ["Describer", "Services", "services"]
 
@@ -42,11 +45,18 @@ class Describer(Protocol):
     def submit(self, picture: bytes, *, lane: Hashable = None, owner: Hashable = None) -> Ticket: ...
 
 
+def _albums() -> Albums:
+    from .albums import Albums  # it needs the describing code, which needs this module
+
+    return Albums()
+
+
 @dataclass
 class Services:
     settings: BotSettings
     store: Store
     describer: Describer | None = None  # set in post_init, once the models are loaded
+    albums: Albums = field(default_factory=_albums)
 
 
 def services(context: ContextTypes.DEFAULT_TYPE) -> Services:

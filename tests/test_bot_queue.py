@@ -123,3 +123,29 @@ async def test_metrics_and_health_are_served_on_the_metrics_port(telegram, execu
     finally:
         await application.shutdown()
         await application.post_shutdown(application)
+
+
+class FullForAWhile:
+    """The real executor behind a queue that is full for the first few tries."""
+
+    def __init__(self, inner, refusals: int) -> None:
+        self.inner, self.refusals, self.tries = inner, refusals, 0
+        self.ready, self.input_size = True, inner.input_size
+
+    def submit(self, picture, **keys):
+        self.tries += 1
+        if self.tries <= self.refusals:
+            raise QueueFull("full")
+        return self.inner.submit(picture, **keys)
+
+
+async def test_a_group_photo_that_meets_a_full_queue_is_tried_again_quietly(
+    telegram, executor, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(describing, "BUSY_RETRY_DELAYS_S", (0.1, 0.1, 0.1))
+    describer = FullForAWhile(executor, refusals=2)
+    async with running_bot(telegram, tmp_path / "state", describer):
+        await telegram.push(telegram.message(-100500, user_id=12, photo=telegram.photo(pictures.jpeg("red"))))
+        [reply] = await telegram.wait_for("sendMessage", chat_id=-100500)
+    assert "A red square." in reply["text"]  # no "busy" noise in the group: just the answer
+    assert describer.tries == 3
