@@ -40,7 +40,7 @@ class InstantEngine:
     def prepare(self, picture):
         return load_image(picture, min_side=self.input_size) if isinstance(picture, bytes) else picture
 
-    def describe(self, pictures):
+    def describe(self, pictures, detailed=False):
         return [Description("a photo", "una foto") for _ in pictures]
 
 

@@ -84,8 +84,10 @@ async def describe_album(message: Message, context: ContextTypes.DEFAULT_TYPE, *
             return  # nothing to say, and a group doesn't want to hear about it
         user = message.from_user
         lang = replies.user_language(user.language_code if user else None)
-        text = replies.album_reply(results, svc.store.chat_settings(message.chat_id).lang, lang)
-        await members[0].reply_text(text, do_quote=True)
+        chat_lang = svc.store.chat_settings(message.chat_id).lang
+        text = replies.album_reply(results, chat_lang, lang)
+        markup = replies.buttons(user.id if user else 0, chat_lang, again=False)
+        await members[0].reply_text(text, do_quote=True, reply_markup=markup)
     finally:
         typing.cancel()
         svc.albums.close(message)

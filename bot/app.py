@@ -11,6 +11,7 @@ from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
+    CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
     TypeHandler,
@@ -94,6 +95,7 @@ def build_application(
     application.add_handler(CommandHandler("describe", handlers.describe_command))
     application.add_handler(CommandHandler("auto", handlers.auto_command))
     application.add_handler(CommandHandler("lang", handlers.lang_command))
+    application.add_handler(CallbackQueryHandler(handlers.on_button))
     application.add_handler(MessageHandler(filters.PHOTO, handlers.on_photo))
     # Animations also carry a document: they must match here first.
     application.add_handler(MessageHandler(UNSUPPORTED, handlers.on_unsupported))

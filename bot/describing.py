@@ -13,7 +13,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-from telegram import Message, PhotoSize
+from telegram import InlineKeyboardMarkup, Message, PhotoSize
 from telegram.constants import ChatAction, FileSizeLimit
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
@@ -46,7 +46,12 @@ class PictureFile:
 
 
 async def describe_message(
-    target: Message, context: ContextTypes.DEFAULT_TYPE, *, loud: bool, asker_lang: str | None = None
+    target: Message,
+    context: ContextTypes.DEFAULT_TYPE,
+    *,
+    loud: bool,
+    asker_lang: str | None = None,
+    asker_id: int | None = None,
 ) -> None:
     """Describe the picture in ``target`` and reply to it.
 
@@ -56,6 +61,9 @@ async def describe_message(
     svc = services(context)
     user = target.from_user
     lang = asker_lang or replies.user_language(user.language_code if user else None)
+    asker = asker_id if asker_id is not None else (user.id if user else 0)
+    chat_lang = svc.store.chat_settings(target.chat_id).lang
+    markup = replies.buttons(asker, chat_lang)
     picture = _picture_file(target, svc.describer.input_size)
     if picture.size is not None and picture.size > FileSizeLimit.FILESIZE_DOWNLOAD:
         if loud:
@@ -64,7 +72,7 @@ async def describe_message(
         return
     cached = svc.store.cached_description(picture.unique_id)
     if cached is not None:
-        await Reply(target).send(replies.describe_reply(cached, svc.store.chat_settings(target.chat_id).lang))
+        await Reply(target).send(replies.describe_reply(cached, chat_lang), markup)
         return
     reply = Reply(target)
     typing = asyncio.create_task(keep_typing(context, target))
@@ -74,7 +82,7 @@ async def describe_message(
         ticket = await _submit(svc.describer, bytes(data), target.chat_id, owner, patient=not loud)
         description = await _wait_with_status(ticket, reply, lang)
         svc.store.cache_description(picture.unique_id, description)
-        await reply.send(replies.describe_reply(description, svc.store.chat_settings(target.chat_id).lang))
+        await reply.send(replies.describe_reply(description, chat_lang), markup)
     except InvalidImage as exc:
         if loud:
             await reply.send(replies.invalid_image(exc.reason, lang))
@@ -98,7 +106,9 @@ async def describe_message(
         typing.cancel()
 
 
-async def describe_one(target: Message, context: ContextTypes.DEFAULT_TYPE, *, patient: bool) -> Description:
+async def describe_one(
+    target: Message, context: ContextTypes.DEFAULT_TYPE, *, patient: bool, detailed: bool = False
+) -> Description:
     """The description of the picture in ``target``, from the cache or the describer.
 
     Raises InvalidImage, Busy, RequestTimeout, or _TooBigForTelegram for its own problems.
@@ -107,15 +117,17 @@ async def describe_one(target: Message, context: ContextTypes.DEFAULT_TYPE, *, p
     picture = _picture_file(target, svc.describer.input_size)
     if picture.size is not None and picture.size > FileSizeLimit.FILESIZE_DOWNLOAD:
         raise _TooBigForTelegram
-    cached = svc.store.cached_description(picture.unique_id)
+    cache_key = picture.unique_id + ("#detailed" if detailed else "")
+    cached = svc.store.cached_description(cache_key)
     if cached is not None:
         return cached
     data = await _download(context, picture.file_id)
     user = target.from_user
     owner = user.id if user else target.chat_id
-    ticket = await _submit(svc.describer, bytes(data), target.chat_id, owner, patient=patient)
+    keys = {"detailed": True} if detailed else {}
+    ticket = await _submit(svc.describer, bytes(data), target.chat_id, owner, patient=patient, **keys)
     description = await ticket.result()
-    svc.store.cache_description(picture.unique_id, description)
+    svc.store.cache_description(cache_key, description)
     return description
 
 
@@ -126,14 +138,14 @@ class Reply:
         self.target = target
         self.status: Message | None = None
 
-    async def send(self, text: str) -> None:
+    async def send(self, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
         if self.status is not None:
             try:
-                await self.status.edit_text(text)
+                await self.status.edit_text(text, reply_markup=markup)
                 return
             except BadRequest:  # the status message is gone: reply afresh
                 pass
-        await self.target.reply_text(text, do_quote=True)
+        await self.target.reply_text(text, do_quote=True, reply_markup=markup)
 
 
 def choose_photo_size(sizes: tuple[PhotoSize, ...], min_side: int) -> PhotoSize:
@@ -147,13 +159,13 @@ def choose_photo_size(sizes: tuple[PhotoSize, ...], min_side: int) -> PhotoSize:
     return max(sizes, key=lambda s: s.width * s.height)
 
 
-async def _submit(describer, data: bytes, lane: int, owner: int, *, patient: bool):
+async def _submit(describer, data: bytes, lane: int, owner: int, *, patient: bool, **keys: bool):
     """Hand the picture to the describer. When it is full, a person who asked hears "busy"
     at once; an automatic description in a group is tried again a little later instead,
     since nobody there would know to send the photo again."""
     for delay in (*BUSY_RETRY_DELAYS_S, None):
         try:
-            return describer.submit(data, lane=lane, owner=owner)
+            return describer.submit(data, lane=lane, owner=owner, **keys)
         except Busy:
             if not patient or delay is None:
                 raise

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from telegram import Chat, ChatMember, Update
+from telegram import Chat, ChatMember, Message, Update
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
 from . import replies
 from .albums import describe_album
-from .describing import describe_message
+from .describing import describe_message, describe_one
 from .journal import keep_pending
 from .services import services
 from .store import LANGUAGES
@@ -20,6 +20,7 @@ __all__ = [
     "describe_command",
     "help_command",
     "lang_command",
+    "on_button",
     "on_document",
     "on_error",
     "on_photo",
@@ -68,7 +69,8 @@ async def describe_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if target is None or not (target.photo or target.document):
         await update.effective_message.reply_text(replies.message("describe_usage", _lang_of(update)))
         return
-    await describe_message(target, context, loud=True, asker_lang=_lang_of(update))
+    asker = update.effective_user.id if update.effective_user else None
+    await describe_message(target, context, loud=True, asker_lang=_lang_of(update), asker_id=asker)
 
 
 async def auto_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -96,6 +98,32 @@ async def lang_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         store.set_lang(chat_id, choice)  # type: ignore[arg-type]
         name = replies.LANGUAGE_NAMES[choice][lang]
         await update.effective_message.reply_text(replies.message("lang_set", lang, language=name))
+
+
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The buttons under a description: "describe again" in more detail, or "delete"."""
+    query, lang = update.callback_query, _lang_of(update)
+    action, _, asker = (query.data or "").partition(":")
+    message = query.message
+    if not isinstance(message, Message) or action not in ("again", "delete"):
+        await query.answer()
+        return
+    if not await _may_use_buttons(update, context, asker):
+        await query.answer(replies.message("buttons_not_yours", lang), show_alert=True)
+        return
+    if action == "delete":
+        await message.delete()
+        await query.answer()
+        return
+    photo = message.reply_to_message
+    if photo is None or not (photo.photo or photo.document):
+        await query.answer(replies.message("picture_gone", lang), show_alert=True)
+        return
+    await query.answer(replies.message("describing_again", lang))
+    chat_lang = services(context).store.chat_settings(message.chat_id).lang
+    description = await describe_one(photo, context, patient=False, detailed=True)
+    markup = replies.buttons(int(asker or 0), chat_lang)
+    await message.edit_text(replies.describe_reply(description, chat_lang), reply_markup=markup)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -130,6 +158,15 @@ def _auto_applies(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
 def _lang_of(update: Update) -> str:
     user = update.effective_user
     return replies.user_language(user.language_code if user else None)
+
+
+async def _may_use_buttons(update: Update, context: ContextTypes.DEFAULT_TYPE, asker: str) -> bool:
+    """In private chats, yes; in groups, the person who asked or an admin."""
+    chat, user = update.effective_chat, update.effective_user
+    if chat.type == Chat.PRIVATE or (user is not None and str(user.id) == asker):
+        return True
+    member = await context.bot.get_chat_member(chat.id, user.id) if user else None
+    return member is not None and member.status in (ChatMember.ADMINISTRATOR, ChatMember.OWNER)
 
 
 async def _may_change_settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:

@@ -6,6 +6,8 @@ must not break the message, and screen readers read plain text best.
 
 from __future__ import annotations
 
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
 from captioning import Description, TooManyQueued
 
 from .store import Language
@@ -80,6 +82,25 @@ def fit(lines: list[str], limit: int = 4096) -> str:
     return "\n".join([*kept, f"(+{len(lines) - len(kept)} more not shown)"])
 
 
+def buttons(asker_id: int, lang: Language, *, again: bool = True) -> InlineKeyboardMarkup:
+    """Under a description: "Describe again" (more detail) and "Delete".
+
+    The buttons carry the id of the person who asked: in groups only they, or an admin,
+    may use them.
+    """
+    labels = BUTTONS[lang]
+    row = [InlineKeyboardButton(labels["again"], callback_data=f"again:{asker_id}")] if again else []
+    row.append(InlineKeyboardButton(labels["delete"], callback_data=f"delete:{asker_id}"))
+    return InlineKeyboardMarkup([row])
+
+
+BUTTONS = {
+    "en": {"again": "Describe again", "delete": "Delete"},
+    "es": {"again": "Describir de nuevo", "delete": "Borrar"},
+    "both": {"again": "Describe again / Describir de nuevo", "delete": "Delete / Borrar"},
+}
+
+
 def message(key: str, lang: str, **values: object) -> str:
     """A user-facing message in ``lang`` (en or es)."""
     return MESSAGES[key]["es" if lang == "es" else "en"].format(**values)
@@ -125,6 +146,18 @@ MESSAGES: dict[str, dict[str, str]] = {
     "send_a_photo": {
         "en": "Send me a photo and I'll describe it. /help tells you more.",
         "es": "Envíame una foto y la describiré. /help te cuenta más.",
+    },
+    "buttons_not_yours": {
+        "en": "Only the person who asked, or an admin, can use these buttons.",
+        "es": "Solo quien lo pidió, o un administrador, puede usar estos botones.",
+    },
+    "describing_again": {
+        "en": "Describing it again, in more detail…",
+        "es": "Describiéndola de nuevo, con más detalle…",
+    },
+    "picture_gone": {
+        "en": "I can't find the picture this describes any more.",
+        "es": "Ya no encuentro la imagen que esto describe.",
     },
     "album_item_failed": {
         "en": "(this one couldn't be described)",

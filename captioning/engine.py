@@ -58,6 +58,12 @@ class Engine:
             max_new_tokens=settings.caption_max_new_tokens,
             num_beams=settings.caption_num_beams,
         )
+        # "Describe again": beam search and room for a longer sentence.
+        self._detailed_generation = _generation_config(
+            models.captioner.generation_config,
+            max_new_tokens=settings.detailed_max_new_tokens,
+            num_beams=settings.detailed_num_beams,
+        )
         self._translation_generation = _generation_config(
             models.translator.generation_config,
             max_new_tokens=settings.translation_max_new_tokens,
@@ -81,8 +87,11 @@ class Engine:
 
     # -- forward: the only code that touches the models ------------------------------------
 
-    def caption(self, pictures: Sequence[PreparedPicture]) -> list[str]:
-        """One BLIP-2 ``generate`` over the batch -> an English caption per picture."""
+    def caption(self, pictures: Sequence[PreparedPicture], *, detailed: bool = False) -> list[str]:
+        """One BLIP-2 ``generate`` over the batch -> an English caption per picture.
+
+        ``detailed`` uses beam search and a longer limit (DETAILED_NUM_BEAMS, ..._MAX_NEW_TOKENS).
+        """
         if not pictures:
             return []
         models = self.models
@@ -91,7 +100,8 @@ class Engine:
         )
         with torch.inference_mode():
             token_ids = models.captioner.generate(
-                pixel_values=pixel_values, generation_config=self._caption_generation
+                pixel_values=pixel_values,
+                generation_config=self._detailed_generation if detailed else self._caption_generation,
             )
         texts = models.processor.batch_decode(token_ids, skip_special_tokens=True)
         return _same_length(pictures, [clean_text(t) for t in texts])
@@ -115,10 +125,12 @@ class Engine:
 
     # -- the whole way ---------------------------------------------------------------------
 
-    def describe(self, pictures: Sequence[bytes | Image.Image | PreparedPicture]) -> list[Description]:
+    def describe(
+        self, pictures: Sequence[bytes | Image.Image | PreparedPicture], *, detailed: bool = False
+    ) -> list[Description]:
         """Describe a batch: caption all pictures at once, then translate all captions at once."""
         prepared = [p if isinstance(p, PreparedPicture) else self.prepare(p) for p in pictures]
-        english = self.caption(prepared)
+        english = self.caption(prepared, detailed=detailed)
         spanish = self.translate(english)
         return [Description(e, s) for e, s in zip(english, spanish, strict=True)]
 

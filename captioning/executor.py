@@ -56,7 +56,7 @@ class Backend(Protocol):
 
     def prepare(self, picture: bytes) -> Any: ...
 
-    def describe(self, pictures: list[Any]) -> list[Description | Exception]: ...
+    def describe(self, pictures: list[Any], *, detailed: bool = False) -> list[Description | Exception]: ...
 
 
 @dataclass(eq=False)
@@ -66,6 +66,7 @@ class _Request:
     future: asyncio.Future[Description]
     loop: asyncio.AbstractEventLoop
     arrived: float = field(default_factory=time.monotonic)
+    detailed: bool = False
     prepared: PreparedPicture | None = None
     queued: bool = False
     finished: bool = False
@@ -163,11 +164,14 @@ class Executor:
 
     # -- requests ----------------------------------------------------------------------------
 
-    def submit(self, picture: bytes, *, lane: Hashable = None, owner: Hashable = None) -> Ticket:
+    def submit(
+        self, picture: bytes, *, lane: Hashable = None, owner: Hashable = None, detailed: bool = False
+    ) -> Ticket:
         """Accept a picture, or raise :class:`Busy` at once if there is no room for it.
 
         ``lane`` is what turns are taken by (a chat); ``owner`` is whose quota it counts
-        against (a person). Both default to one shared value.
+        against (a person). Both default to one shared value. ``detailed`` asks for the
+        longer, beam-searched description ("describe again").
         """
         if self._engine is None or self._stopping.is_set():
             raise RuntimeError("the executor is not running")
@@ -181,7 +185,7 @@ class Executor:
                 "please wait for their descriptions before sending more."
             )
         loop = asyncio.get_running_loop()
-        request = _Request(lane, owner, loop.create_future(), loop)
+        request = _Request(lane, owner, loop.create_future(), loop, detailed=detailed)
         self._in_flight += 1
         self._per_owner[owner] += 1
         request.future.add_done_callback(lambda _: self._release(request))
@@ -236,8 +240,11 @@ class Executor:
         wait_s = self.settings.max_batch_wait_ms / 1000
         while not self._stopping.is_set():
             batch = [r for r in self._queue.take(self._ceiling, wait_s) if not r.future.done()]
-            if batch:
-                self._describe_batch(batch)
+            # One generation setting per forward pass: detailed requests go in a pass of their own.
+            for detailed in (False, True):
+                part = [r for r in batch if r.detailed is detailed]
+                if part:
+                    self._describe_batch(part)
 
     def _load(self) -> Engine | Backend:
         if self._engine_factory is not None:
@@ -260,7 +267,7 @@ class Executor:
         assert self._engine is not None
         started = time.monotonic()
         try:
-            descriptions = self._engine.describe([r.prepared for r in batch])
+            descriptions = self._engine.describe([r.prepared for r in batch], detailed=batch[0].detailed)
         except Exception as exc:
             self._batch_failed(batch, exc)
             return

@@ -79,7 +79,7 @@ class RayBackend:
     def prepare(self, picture: bytes) -> bytes:
         return picture  # decoded on the replica
 
-    def describe(self, pictures: list[bytes]) -> list[Description | Exception]:
+    def describe(self, pictures: list[bytes], *, detailed: bool = False) -> list[Description | Exception]:
         if self._handle is None and (
             time.monotonic() - self._last_attempt < self.reconnect_every_s or not self.connect()
         ):
@@ -88,7 +88,7 @@ class RayBackend:
         waiting = dict(enumerate(pictures))
         for attempt in range(self.retries + 1):
             try:
-                pending = {i: self._send(p) for i, p in waiting.items()}
+                pending = {i: self._send(p, detailed) for i, p in waiting.items()}
             except Exception as exc:
                 log.warning("Ray Serve unreachable: %s", exc)
                 self._handle = None
@@ -113,8 +113,9 @@ class RayBackend:
                 time.sleep(min(0.5 * 2**attempt, 5.0))
         return results
 
-    def _send(self, picture: bytes) -> Any:
-        return self._handle.describe.remote(picture)
+    def _send(self, picture: bytes, detailed: bool) -> Any:
+        method = self._handle.describe_detailed if detailed else self._handle.describe
+        return method.remote(picture)
 
 
 def _outcome(result: dict[str, str]) -> Description | Exception:

@@ -53,6 +53,7 @@ class Captioner:
         self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="models")
         self.describe.set_max_batch_size(self.settings.max_batch_size)
         self.describe.set_batch_wait_timeout_s(self.settings.max_batch_wait_ms / 1000)
+        self.describe_detailed.set_max_batch_size(self.settings.max_batch_size)
         grey = Image.new("RGB", (self.engine.input_size,) * 2, (128, 128, 128))
         self._model_thread.submit(self.engine.describe, [grey, grey]).result()  # warm-up
 
@@ -65,7 +66,13 @@ class Captioner:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._model_thread, self._describe, pictures)
 
-    def _describe(self, pictures: list[bytes]) -> list[dict[str, str]]:
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.01)
+    async def describe_detailed(self, pictures: list[bytes]) -> list[dict[str, str]]:
+        """The same, with beam search and a longer limit ("describe again")."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._model_thread, self._describe, pictures, True)
+
+    def _describe(self, pictures: list[bytes], detailed: bool = False) -> list[dict[str, str]]:
         results: list[dict[str, str]] = [{} for _ in pictures]
         good, prepared = [], []
         for i, picture in enumerate(pictures):
@@ -74,7 +81,7 @@ class Captioner:
                 good.append(i)
             except InvalidImage as exc:  # this picture's own problem: not its neighbours'
                 results[i] = {"error": str(exc), "reason": exc.reason}
-        for i, description in zip(good, self.engine.describe(prepared), strict=True):
+        for i, description in zip(good, self.engine.describe(prepared, detailed=detailed), strict=True):
             results[i] = {"english": description.english, "spanish": description.spanish}
         return results
 

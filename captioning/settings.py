@@ -41,6 +41,9 @@ class EngineSettings(BaseSettings):
     # is capped well below BLIP-2's own limit, and greedy decoding keeps batches fast.
     caption_max_new_tokens: int = Field(30, ge=1, le=512)
     caption_num_beams: int = Field(1, ge=1, le=16)
+    # "Describe again" under a description: beam search and room for more detail.
+    detailed_max_new_tokens: int = Field(60, ge=1, le=512)
+    detailed_num_beams: int = Field(3, ge=1, le=16)
     # Marian is small next to BLIP-2: beam search costs little and reads better.
     translation_max_new_tokens: int = Field(80, ge=1, le=512)
     translation_num_beams: int = Field(4, ge=1, le=16)

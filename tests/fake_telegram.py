@@ -57,6 +57,7 @@ class FakeTelegram:
         self._message_ids = itertools.count(1000)
         self._file_ids = itertools.count(1)
         self._changed = asyncio.Condition()
+        self._sent_ids: dict[int, int] = {}  # id(sendMessage params) -> the message id it got
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -164,6 +165,12 @@ class FakeTelegram:
     async def _m_sendChatAction(self, params):
         return True
 
+    async def _m_answerCallbackQuery(self, params):
+        return True
+
+    async def _m_deleteMessage(self, params):
+        return True
+
     async def _m_getUpdates(self, params):
         offset = int(params.get("offset") or 0)
         timeout = float(params.get("timeout") or 0)
@@ -200,6 +207,7 @@ class FakeTelegram:
 
     async def _m_sendMessage(self, params):
         message = _bot_message(int(params["chat_id"]), next(self._message_ids), params["text"])
+        self._sent_ids[id(params)] = message["message_id"]
         if "message_thread_id" in params:
             message["message_thread_id"] = params["message_thread_id"]
         return message
@@ -249,13 +257,26 @@ class FakeTelegram:
     def bad_gateway() -> dict[str, Any]:
         return {"error_code": 502, "description": "Bad Gateway"}
 
-    async def push(self, message: dict[str, Any]) -> int:
-        """Queue a message update, as Telegram does when someone sends something."""
+    async def push(self, message: dict[str, Any], kind: str = "message") -> int:
+        """Queue an update, as Telegram does when someone sends something (or presses a button)."""
         update_id = next(self._update_ids)
         async with self._changed:
-            self._updates.append({"update_id": update_id, "message": message})
+            self._updates.append({"update_id": update_id, kind: message})
             self._changed.notify_all()
         return update_id
+
+    async def press(self, reply: dict[str, Any], photo: dict[str, Any], data: str, *, user_id: int) -> int:
+        """Someone presses a button under the bot's ``reply`` (sent params) to ``photo``."""
+        chat_id = int(reply["chat_id"])
+        sent = {**_bot_message(chat_id, self._sent_ids[id(reply)], reply["text"]), "reply_to_message": photo}
+        query = {
+            "id": f"cq-{next(self._file_ids)}",
+            "from": {"id": user_id, "is_bot": False, "first_name": "B", "language_code": "en"},
+            "chat_instance": "ci",
+            "data": data,
+            "message": sent,
+        }
+        return await self.push(query, kind="callback_query")
 
     def add_file(self, data: bytes, size: int | None = None) -> str:
         file_id = f"file-{next(self._file_ids)}"

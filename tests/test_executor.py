@@ -33,7 +33,7 @@ class FakeEngine:
             raise InvalidImage("The file is empty.", "empty")
         return picture
 
-    def describe(self, prepared):
+    def describe(self, prepared, detailed=False):
         self.threads.add(threading.current_thread().name)
         self.gate.wait(10)
         if self.oom_above and len(prepared) > self.oom_above:
