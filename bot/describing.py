@@ -64,31 +64,17 @@ async def describe_message(
     asker = asker_id if asker_id is not None else (user.id if user else 0)
     chat_lang = svc.store.chat_settings(target.chat_id).lang
     markup = replies.buttons(asker, chat_lang)
-    picture = _picture_file(target, svc.describer.input_size)
-    if picture.size is not None and picture.size > FileSizeLimit.FILESIZE_DOWNLOAD:
-        if loud:
-            size_mb = round(picture.size / 1_000_000)
-            await Reply(target).send(replies.message("too_large_to_download", lang, size_mb=size_mb))
-        return
-    cached = svc.store.cached_description(picture.unique_id)
-    if cached is not None:
-        await Reply(target).send(replies.describe_reply(cached, chat_lang), markup)
-        return
     reply = Reply(target)
     typing = asyncio.create_task(keep_typing(context, target))
     try:
-        data = await _download(context, picture.file_id)
-        owner = user.id if user else target.chat_id
-        ticket = await _submit(svc.describer, bytes(data), target.chat_id, owner, patient=not loud)
-        description = await _wait_with_status(ticket, reply, lang)
-        svc.store.cache_description(picture.unique_id, description)
+        description = await describe_one(target, context, patient=not loud, status=(reply, lang))
         await reply.send(replies.describe_reply(description, chat_lang), markup)
     except InvalidImage as exc:
         if loud:
             await reply.send(replies.invalid_image(exc.reason, lang))
-    except _TooBigForTelegram:
+    except _TooBigForTelegram as exc:
         if loud:
-            await reply.send(replies.message("too_large_to_download", lang, size_mb=20))
+            await reply.send(replies.message("too_large_to_download", lang, size_mb=exc.size_mb))
     except Busy as exc:
         if loud:
             await reply.send(replies.busy(exc, lang))
@@ -107,16 +93,22 @@ async def describe_message(
 
 
 async def describe_one(
-    target: Message, context: ContextTypes.DEFAULT_TYPE, *, patient: bool, detailed: bool = False
+    target: Message,
+    context: ContextTypes.DEFAULT_TYPE,
+    *,
+    patient: bool,
+    detailed: bool = False,
+    status: tuple[Reply, str] | None = None,
 ) -> Description:
     """The description of the picture in ``target``, from the cache or the describer.
 
+    With ``status`` (a reply and its language), a long wait gets a "queued" reply first.
     Raises InvalidImage, Busy, RequestTimeout, or _TooBigForTelegram for its own problems.
     """
     svc = services(context)
     picture = _picture_file(target, svc.describer.input_size)
     if picture.size is not None and picture.size > FileSizeLimit.FILESIZE_DOWNLOAD:
-        raise _TooBigForTelegram
+        raise _TooBigForTelegram(round(picture.size / 1_000_000))
     cache_key = picture.unique_id + ("#detailed" if detailed else "")
     cached = svc.store.cached_description(cache_key)
     if cached is not None:
@@ -126,7 +118,7 @@ async def describe_one(
     owner = user.id if user else target.chat_id
     keys = {"detailed": True} if detailed else {}
     ticket = await _submit(svc.describer, bytes(data), target.chat_id, owner, patient=patient, **keys)
-    description = await ticket.result()
+    description = await (_wait_with_status(ticket, *status) if status else ticket.result())
     svc.store.cache_description(cache_key, description)
     return description
 
@@ -185,7 +177,11 @@ async def _wait_with_status(ticket, reply: Reply, lang: str) -> Description:
 
 
 class _TooBigForTelegram(Exception):
-    pass
+    """Telegram won't let a bot download this file (over 20 MB)."""
+
+    def __init__(self, size_mb: int = 20) -> None:
+        super().__init__(size_mb)
+        self.size_mb = size_mb
 
 
 def _picture_file(message: Message, min_side: int) -> PictureFile:

@@ -87,9 +87,6 @@ class Ticket:
             return len(self._executor._queue) + 1
         return self._executor._queue.position(request.lane, request)
 
-    def done(self) -> bool:
-        return self._request.future.done()
-
     async def result(self, timeout: float | None = None) -> Description:
         """The description; raises InvalidImage, InferenceError or RequestTimeout."""
         timeout = self._executor.settings.request_timeout_s if timeout is None else timeout
