@@ -33,7 +33,11 @@ def random_engine(
     """
     spec = synthetic.SHAPES[shape]
     settings = EngineSettings.from_env({}).with_overrides(
-        device=device, dtype=dtype, caption_max_new_tokens=tokens, translation_max_new_tokens=tokens
+        device=device,
+        dtype=dtype,
+        caption_max_new_tokens=tokens,
+        answer_max_new_tokens=tokens,
+        translation_max_new_tokens=tokens,
     )
     processor, captioner = synthetic.build_captioner(
         spec, synthetic.caption_tokenizer(CORPUS_EN * 4), fixed_length=tokens
@@ -45,7 +49,8 @@ def random_engine(
             folder, processor, captioner, tokenizer, translator
         )
         return Engine.load(
-            settings.with_overrides(caption_model=str(caption_dir), translation_model=str(translation_dir))
+            settings.with_overrides(caption_model=str(caption_dir), translation_model=str(translation_dir)),
+            questions=False,
         )
     torch_device = torch.device("cuda:0" if device == "cuda" else device)
     torch_dtype = getattr(torch, dtype)

@@ -2,6 +2,7 @@
 
     python -m bench.engine_batching                 # CPU: a random-weight model of a few M params
     python -m bench.engine_batching --mode gpu      # GPU: full-size BLIP-2 OPT-2.7b + opus-mt, fp16
+    python -m bench.engine_batching --task answer   # questions about the pictures instead
 
 Both ways run the same engine, settings and pictures; every caption and translation is held
 to exactly --tokens tokens, so they do the same work however they are batched. Throughput is
@@ -40,22 +41,39 @@ def synchronize() -> None:
         torch.cuda.synchronize()
 
 
-def one_at_a_time(engine: Engine, pictures: list[bytes]) -> None:
+# Questions of different lengths, so that batched prompts are padded as they are in life.
+QUESTIONS = [
+    "what is in the photo?",
+    "how many people are there?",
+    "what color is the car on the left?",
+    "is it raining?",
+]
+
+
+def run(engine: Engine, pictures: list[bytes], task: str) -> None:
+    if task == "answer":
+        asked = [QUESTIONS[i % len(QUESTIONS)] for i in range(len(pictures))]
+        engine.answer(pictures, asked)
+    else:
+        engine.describe(pictures)
+
+
+def one_at_a_time(engine: Engine, pictures: list[bytes], task: str = "describe") -> None:
     for picture in pictures:  # the notebook: caption one picture, translate it, next
-        engine.describe([picture])
+        run(engine, [picture], task)
     synchronize()
 
 
-def batched(engine: Engine, pictures: list[bytes]) -> None:
-    engine.describe(pictures)
+def batched(engine: Engine, pictures: list[bytes], task: str = "describe") -> None:
+    run(engine, pictures, task)
     synchronize()
 
 
-def timed(fn, engine: Engine, pictures: list[bytes], repeats: int) -> float:
+def timed(fn, engine: Engine, pictures: list[bytes], repeats: int, task: str) -> float:
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        fn(engine, pictures)
+        fn(engine, pictures, task)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -64,6 +82,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=["cpu", "gpu"], default="cpu")
     parser.add_argument("--sizes", default="1,4,16,32", help="batch sizes, comma-separated")
+    parser.add_argument(
+        "--task", choices=["describe", "answer"], default="describe", help="captions, or answers to questions"
+    )
     parser.add_argument("--tokens", type=int, default=20, help="tokens per caption and translation")
     parser.add_argument("--repeats", type=int, default=3, help="runs per cell; the median is kept")
     parser.add_argument("--record", action="store_true", help="append the table to docs/benchmarks.md")
@@ -78,14 +99,14 @@ def main() -> int:
         blip = synthetic.count_parameters(engine.models.captioner)
         marian = synthetic.count_parameters(engine.models.translator)
         warmup = photos(4)
-        one_at_a_time(engine, warmup[:1])
-        batched(engine, warmup)
+        one_at_a_time(engine, warmup[:1], args.task)
+        batched(engine, warmup, args.task)
 
         rows = []
         for size in sizes:
             pictures = photos(size)
-            slow = timed(one_at_a_time, engine, pictures, args.repeats)
-            fast = timed(batched, engine, pictures, args.repeats)
+            slow = timed(one_at_a_time, engine, pictures, args.repeats, args.task)
+            fast = timed(batched, engine, pictures, args.repeats, args.task)
             rows.append((size, size / slow, size / fast, slow / fast))
             print(
                 f"{size:>3} pictures: {size / slow:.2f} -> {size / fast:.2f} pictures/s ({slow / fast:.2f}x)"
@@ -96,13 +117,15 @@ def main() -> int:
         if args.mode == "gpu"
         else ("CPU, small random-weight BLIP-2 + opus-mt-width Marian")
     )
+    if args.task == "answer":
+        title += ", answering questions of different lengths"
     table = [
         f"### Engine batching: {title}",
         "",
         *header(f"python -m bench.engine_batching {' '.join(sys.argv[1:])}".replace(" --record", "").strip()),
         f"- models: BLIP-2 {blip / 1e6:,.1f} M + Marian {marian / 1e6:,.1f} M parameters, "
         f"{str(engine.models.dtype).removeprefix('torch.')}, "
-        f"{args.tokens} tokens per caption and per translation, "
+        f"{args.tokens} tokens per {'answer' if args.task == 'answer' else 'caption'} and per translation, "
         f"translation beams {engine.settings.translation_num_beams}, median of {args.repeats}",
         "",
         "| pictures | one at a time (pictures/s) | batched (pictures/s) | speed-up |",

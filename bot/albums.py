@@ -19,7 +19,7 @@ from telegram.ext import ContextTypes
 from captioning import Description
 
 from . import replies
-from .describing import describe_one, keep_typing
+from .describing import describe_one, keep_typing, picture_file
 from .services import services
 
 __all__ = ["QUIET_S", "Albums", "describe_album"]
@@ -87,7 +87,10 @@ async def describe_album(message: Message, context: ContextTypes.DEFAULT_TYPE, *
         chat_lang = svc.store.chat_settings(message.chat_id).lang
         text = replies.album_reply(results, chat_lang, lang)
         markup = replies.buttons(user.id if user else 0, chat_lang, again=False)
-        await members[0].reply_text(text, do_quote=True, reply_markup=markup)
+        sent = await members[0].reply_text(text, do_quote=True, reply_markup=markup)
+        # A question in reply to this answer is asked of every picture, numbered the same way.
+        size = svc.describer.input_size
+        svc.store.remember_pictures(sent.chat_id, sent.message_id, [picture_file(m, size) for m in members])
     finally:
         typing.cancel()
         svc.albums.close(message)

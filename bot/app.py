@@ -23,7 +23,7 @@ from captioning import EngineSettings
 if TYPE_CHECKING:
     from captioning.executor import Executor
 
-from . import handlers
+from . import asking, handlers
 from .health import HealthServer
 from .journal import LAST_GROUP, JournalingQueue, mark_done, replay_pending
 from .services import KEY, Describer, Services
@@ -51,6 +51,8 @@ COMMANDS = {
 }
 
 UNSUPPORTED = filters.Sticker.ALL | filters.ANIMATION | filters.VIDEO | filters.VIDEO_NOTE
+# An edited message is not a new photo or question: answering it again would be noise.
+NEW = ~filters.UpdateType.EDITED
 
 
 def build_application(
@@ -96,13 +98,14 @@ def build_application(
     application.add_handler(CommandHandler("auto", handlers.auto_command))
     application.add_handler(CommandHandler("lang", handlers.lang_command))
     application.add_handler(CallbackQueryHandler(handlers.on_button))
-    application.add_handler(MessageHandler(filters.PHOTO, handlers.on_photo))
+    application.add_handler(MessageHandler(NEW & filters.PHOTO, handlers.on_photo))
     # Animations also carry a document: they must match here first.
-    application.add_handler(MessageHandler(UNSUPPORTED, handlers.on_unsupported))
-    application.add_handler(MessageHandler(filters.Document.ALL, handlers.on_document))
-    application.add_handler(
-        MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, handlers.on_private_text)
-    )
+    application.add_handler(MessageHandler(NEW & UNSUPPORTED, handlers.on_unsupported))
+    application.add_handler(MessageHandler(NEW & filters.Document.ALL, handlers.on_document))
+    text = NEW & filters.TEXT & ~filters.COMMAND
+    # A reply is a question about the picture (or the bot's description of it).
+    application.add_handler(MessageHandler(text & filters.REPLY, asking.on_reply_text))
+    application.add_handler(MessageHandler(text & filters.ChatType.PRIVATE, handlers.on_private_text))
     application.add_handler(TypeHandler(Update, mark_done), group=LAST_GROUP)
     application.add_error_handler(handlers.on_error)
     return application

@@ -3,7 +3,8 @@
 Pictures are downloaded into memory and handed to the describer; their bytes never touch
 the disk. While the picture waits, the chat shows "typing…"; if it waits longer than
 ``STATUS_AFTER_S``, a short status reply says where it is in the queue, and that reply is
-later edited into the description, so the chat gets one message, not two.
+later edited into the description, so the chat gets one message, not two. The reply's id is
+remembered with the picture's file id, so that a reply to the description can ask about it.
 """
 
 from __future__ import annotations
@@ -11,19 +12,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
 
 from telegram import InlineKeyboardMarkup, Message, PhotoSize
 from telegram.constants import ChatAction, FileSizeLimit
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
-from captioning import Busy, Description, InvalidImage, RequestTimeout
+from captioning import Busy, Description, InvalidImage, RequestTimeout, TooManyQueued
 
 from . import replies
 from .services import services
+from .store import PictureRef
 
-__all__ = ["STATUS_AFTER_S", "choose_photo_size", "describe_message", "describe_one", "keep_typing"]
+__all__ = [
+    "STATUS_AFTER_S",
+    "TooBigForTelegram",
+    "choose_photo_size",
+    "describe_message",
+    "describe_one",
+    "download",
+    "keep_typing",
+    "picture_file",
+    "problem",
+    "submit",
+]
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +48,6 @@ TYPING_AFTER_S = 0.3
 STATUS_AFTER_S = 3.0
 # Silent (group) descriptions that meet a full queue are tried again after these pauses.
 BUSY_RETRY_DELAYS_S = (5.0, 20.0, 60.0)
-
-
-@dataclass(frozen=True)
-class PictureFile:
-    file_id: str
-    unique_id: str
-    size: int | None
 
 
 async def describe_message(
@@ -68,19 +73,12 @@ async def describe_message(
     typing = asyncio.create_task(keep_typing(context, target))
     try:
         description = await describe_one(target, context, patient=not loud, status=(reply, lang))
-        await reply.send(replies.describe_reply(description, chat_lang), markup)
-    except InvalidImage as exc:
+        sent = await reply.send(replies.describe_reply(description, chat_lang), markup)
+        picture = picture_file(target, svc.describer.input_size)
+        svc.store.remember_pictures(sent.chat_id, sent.message_id, [picture])
+    except (InvalidImage, TooBigForTelegram, Busy, RequestTimeout) as exc:
         if loud:
-            await reply.send(replies.invalid_image(exc.reason, lang))
-    except _TooBigForTelegram as exc:
-        if loud:
-            await reply.send(replies.message("too_large_to_download", lang, size_mb=exc.size_mb))
-    except Busy as exc:
-        if loud:
-            await reply.send(replies.busy(exc, lang))
-    except RequestTimeout:
-        if loud:
-            await reply.send(replies.message("timeout", lang))
+            await reply.send(problem(exc, lang))
     except TelegramError:
         raise  # replying itself failed (blocked, network): the error handler logs it
     except Exception:
@@ -103,21 +101,19 @@ async def describe_one(
     """The description of the picture in ``target``, from the cache or the describer.
 
     With ``status`` (a reply and its language), a long wait gets a "queued" reply first.
-    Raises InvalidImage, Busy, RequestTimeout, or _TooBigForTelegram for its own problems.
+    Raises InvalidImage, Busy, RequestTimeout, or TooBigForTelegram for its own problems.
     """
     svc = services(context)
-    picture = _picture_file(target, svc.describer.input_size)
-    if picture.size is not None and picture.size > FileSizeLimit.FILESIZE_DOWNLOAD:
-        raise _TooBigForTelegram(round(picture.size / 1_000_000))
+    picture = picture_file(target, svc.describer.input_size)
     cache_key = picture.unique_id + ("#detailed" if detailed else "")
     cached = svc.store.cached_description(cache_key)
     if cached is not None:
         return cached
-    data = await _download(context, picture.file_id)
+    data = await download(context, picture)
     user = target.from_user
     owner = user.id if user else target.chat_id
     keys = {"detailed": True} if detailed else {}
-    ticket = await _submit(svc.describer, bytes(data), target.chat_id, owner, patient=patient, **keys)
+    ticket = await submit(svc.describer, data, target.chat_id, owner, patient=patient, **keys)
     description = await (_wait_with_status(ticket, *status) if status else ticket.result())
     svc.store.cache_description(cache_key, description)
     return description
@@ -130,14 +126,15 @@ class Reply:
         self.target = target
         self.status: Message | None = None
 
-    async def send(self, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    async def send(self, text: str, markup: InlineKeyboardMarkup | None = None) -> Message:
+        """Send (or edit in) ``text``; returns the message that holds it."""
         if self.status is not None:
             try:
-                await self.status.edit_text(text, reply_markup=markup)
-                return
+                edited = await self.status.edit_text(text, reply_markup=markup)
+                return edited if isinstance(edited, Message) else self.status
             except BadRequest:  # the status message is gone: reply afresh
                 pass
-        await self.target.reply_text(text, do_quote=True, reply_markup=markup)
+        return await self.target.reply_text(text, do_quote=True, reply_markup=markup)
 
 
 def choose_photo_size(sizes: tuple[PhotoSize, ...], min_side: int) -> PhotoSize:
@@ -151,7 +148,7 @@ def choose_photo_size(sizes: tuple[PhotoSize, ...], min_side: int) -> PhotoSize:
     return max(sizes, key=lambda s: s.width * s.height)
 
 
-async def _submit(describer, data: bytes, lane: int, owner: int, *, patient: bool, **keys: bool):
+async def submit(describer, data: bytes, lane: int, owner: int, *, patient: bool, **keys: object):
     """Hand the picture to the describer. When it is full, a person who asked hears "busy"
     at once; an automatic description in a group is tried again a little later instead,
     since nobody there would know to send the photo again."""
@@ -176,7 +173,7 @@ async def _wait_with_status(ticket, reply: Reply, lang: str) -> Description:
     return await waiting
 
 
-class _TooBigForTelegram(Exception):
+class TooBigForTelegram(Exception):
     """Telegram won't let a bot download this file (over 20 MB)."""
 
     def __init__(self, size_mb: int = 20) -> None:
@@ -184,23 +181,45 @@ class _TooBigForTelegram(Exception):
         self.size_mb = size_mb
 
 
-def _picture_file(message: Message, min_side: int) -> PictureFile:
+def problem(error: BaseException, lang: str, *, asking: bool = False) -> str:
+    """What to tell the person when their picture (or their question about it) failed."""
+    if isinstance(error, InvalidImage):
+        return replies.invalid_image(error.reason, lang)
+    if isinstance(error, TooBigForTelegram):
+        return replies.message("too_large_to_download", lang, size_mb=error.size_mb)
+    if isinstance(error, Busy):
+        if asking and not isinstance(error, TooManyQueued):
+            return replies.message("busy_question", lang)
+        return replies.busy(error, lang)
+    if isinstance(error, RequestTimeout):
+        return replies.message("timeout_question" if asking else "timeout", lang)
+    return replies.message("failed_question" if asking else "failed", lang)
+
+
+def picture_file(message: Message, min_side: int) -> PictureRef:
+    """The file to fetch for a photo (the size that suits the model) or a picture document."""
     if message.photo:
         best = choose_photo_size(message.photo, min_side)
-        return PictureFile(best.file_id, best.file_unique_id, best.file_size)
+        return PictureRef(best.file_id, best.file_unique_id, best.file_size)
     document = message.document
-    return PictureFile(document.file_id, document.file_unique_id, document.file_size)
+    return PictureRef(document.file_id, document.file_unique_id, document.file_size)
 
 
-async def _download(context: ContextTypes.DEFAULT_TYPE, file_id: str) -> bytearray:
-    """The file's bytes, in memory only: pictures never touch the disk."""
+async def download(context: ContextTypes.DEFAULT_TYPE, picture: PictureRef) -> bytes:
+    """The file's bytes, in memory only: pictures never touch the disk.
+
+    Raises TooBigForTelegram for files over Telegram's 20 MB, without trying where the size
+    is known.
+    """
+    if picture.size is not None and picture.size > FileSizeLimit.FILESIZE_DOWNLOAD:
+        raise TooBigForTelegram(round(picture.size / 1_000_000))
     try:
-        file = await context.bot.get_file(file_id)
+        file = await context.bot.get_file(picture.file_id)
     except BadRequest as exc:
         if "too big" in str(exc).lower():
-            raise _TooBigForTelegram from exc
+            raise TooBigForTelegram from exc
         raise
-    return await file.download_as_bytearray()
+    return bytes(await file.download_as_bytearray())
 
 
 async def keep_typing(context: ContextTypes.DEFAULT_TYPE, message: Message) -> None:

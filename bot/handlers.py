@@ -113,6 +113,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     if action == "delete":
         await message.delete()
+        services(context).store.forget_pictures(message.chat_id, message.message_id)
         await query.answer()
         return
     photo = message.reply_to_message

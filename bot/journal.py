@@ -70,4 +70,5 @@ async def replay_pending(application: Application, store: Store) -> int:
     if pending:
         log.info("Replaying %d unfinished update(s) from the journal", len(pending))
     store.journal_prune()
+    store.pictures_prune()
     return len(pending)

@@ -12,7 +12,15 @@ from captioning import Description, TooManyQueued
 
 from .store import Language
 
-__all__ = ["MESSAGES", "describe_reply", "message", "sentence", "user_language"]
+__all__ = [
+    "MESSAGES",
+    "album_reply",
+    "answer_reply",
+    "describe_reply",
+    "message",
+    "sentence",
+    "user_language",
+]
 
 # Telegram's limit is 4096 characters; a description is meant to be read aloud, so each
 # language gets far less than that.
@@ -54,10 +62,43 @@ def album_reply(results: list[Description | BaseException], lang: Language, ui_l
         "es": f"Descripciones automáticas de {len(results)} imágenes:",
         "both": f"Automatic descriptions / Descripciones automáticas ({len(results)}):",
     }[lang]
-    lines = [header]
+    return fit([header, *_numbered(results, lang, ui_lang, "album_item_failed")])
+
+
+def answer_reply(results: list[Description | str], lang: Language, ui_lang: str) -> str:
+    """The answer to a question about one picture, or about each picture of an album.
+
+    A result is an answer, or the sentence that says why there is none. ``ui_lang`` is the
+    asker's language; the answers themselves are in the chat's languages (``lang``).
+    """
+    if len(results) == 1:
+        [result] = results
+        if isinstance(result, str):
+            return result
+        english, spanish = sentence(result.english), sentence(result.spanish)
+        if not english:
+            return message("no_answer", "es" if lang == "es" else ui_lang)
+        if lang == "en" or not spanish:
+            return f"Answer: {english}"
+        if lang == "es":
+            return f"Respuesta: {spanish}"
+        return f"Answer: {english}\nRespuesta: {spanish}"
+    header = {
+        "en": f"Answers for {len(results)} pictures:",
+        "es": f"Respuestas para {len(results)} imágenes:",
+        "both": f"Answers / Respuestas ({len(results)}):",
+    }[lang]
+    return fit([header, *_numbered(results, lang, ui_lang, "album_item_unanswered")])
+
+
+def _numbered(
+    results: list[Description | object], lang: Language, ui_lang: str, failed_key: str
+) -> list[str]:
+    """One numbered entry per picture, 1..N, in the chat's languages."""
+    lines = []
     for number, result in enumerate(results, start=1):
         if not isinstance(result, Description) or not result.english:
-            lines.append(f"{number}. " + message("album_item_failed", "es" if lang == "es" else ui_lang))
+            lines.append(f"{number}. " + message(failed_key, "es" if lang == "es" else ui_lang))
             continue
         english, spanish = sentence(result.english), sentence(result.spanish)
         if lang == "en" or (lang == "both" and not spanish):
@@ -66,7 +107,7 @@ def album_reply(results: list[Description | BaseException], lang: Language, ui_l
             lines.append(f"{number}. {spanish}")
         else:
             lines.append(f"{number}. English: {english}\n   Español: {spanish}")
-    return fit(lines)
+    return lines
 
 
 def fit(lines: list[str], limit: int = 4096) -> str:
@@ -114,6 +155,10 @@ MESSAGES: dict[str, dict[str, str]] = {
             "I describe photos for people who can't see them, in English and Spanish.\n\n"
             "Send me a photo, or a picture as a file, and I reply with a short description. "
             "In a group, I describe every photo I can see while auto is on.\n\n"
+            "Questions: reply to my description with a question, in English or Spanish "
+            '("what color is the car?"), and I answer about that photo. In a private chat you '
+            'can also reply to the photo itself; in a group, only replies to me with a "?" '
+            "count as questions.\n\n"
             "Commands:\n"
             "/describe - reply to a photo with it to have it described\n"
             "/auto on|off - describe every photo in this chat, or only when asked\n"
@@ -130,6 +175,10 @@ MESSAGES: dict[str, dict[str, str]] = {
             "Describo fotos para quienes no pueden verlas, en inglés y en español.\n\n"
             "Envíame una foto, o una imagen como archivo, y te respondo con una descripción "
             "breve. En un grupo, describo cada foto que veo mientras auto esté activado.\n\n"
+            "Preguntas: responde a mi descripción con una pregunta, en español o en inglés "
+            '("¿de qué color es el coche?"), y te respondo sobre esa foto. En un chat privado '
+            "también puedes responder a la foto; en un grupo, solo cuentan como preguntas las "
+            'respuestas a mis mensajes que lleven "?".\n\n'
             "Comandos:\n"
             "/describe - respóndelo a una foto para que la describa\n"
             "/auto on|off - describir cada foto del chat, o solo cuando se pida\n"
@@ -144,8 +193,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         ),
     },
     "send_a_photo": {
-        "en": "Send me a photo and I'll describe it. /help tells you more.",
-        "es": "Envíame una foto y la describiré. /help te cuenta más.",
+        "en": "Send me a photo and I'll describe it. To ask about a photo, reply to it (or to my "
+        "description) with your question. /help tells you more.",
+        "es": "Envíame una foto y la describiré. Para preguntar por una foto, responde a ella (o a "
+        "mi descripción) con tu pregunta. /help te cuenta más.",
     },
     "buttons_not_yours": {
         "en": "Only the person who asked, or an admin, can use these buttons.",
@@ -162,6 +213,34 @@ MESSAGES: dict[str, dict[str, str]] = {
     "album_item_failed": {
         "en": "(this one couldn't be described)",
         "es": "(esta no se pudo describir)",
+    },
+    "album_item_unanswered": {
+        "en": "(no answer for this one)",
+        "es": "(sin respuesta para esta)",
+    },
+    "no_answer": {
+        "en": "I don't have an answer to that.",
+        "es": "No tengo respuesta para eso.",
+    },
+    "ask_how": {
+        "en": "To ask about a photo, reply to the photo or to my description of it with your question.",
+        "es": "Para preguntar por una foto, responde a la foto o a mi descripción con tu pregunta.",
+    },
+    "question_too_long": {
+        "en": "Please ask a shorter question (at most {limit} characters).",
+        "es": "Haz una pregunta más corta (como mucho {limit} caracteres).",
+    },
+    "busy_question": {
+        "en": "I'm very busy right now; please ask again in a minute.",
+        "es": "Estoy muy ocupado ahora; vuelve a preguntar en un minuto.",
+    },
+    "timeout_question": {
+        "en": "Answering took too long; please ask again later.",
+        "es": "Responder tardó demasiado; vuelve a preguntar más tarde.",
+    },
+    "failed_question": {
+        "en": "Sorry, something went wrong while answering. Please try again.",
+        "es": "Lo siento, algo falló al responder. Inténtalo de nuevo.",
     },
     "no_description": {
         "en": "I couldn't describe this picture.",

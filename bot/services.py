@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 from telegram.ext import ContextTypes
 
 from captioning import Description
+from captioning.questions import Question
 
 from .settings import BotSettings
 from .store import Store
@@ -34,6 +35,7 @@ class Describer(Protocol):
 
     ``submit`` raises ``captioning.Busy`` at once when there is no room; ``lane`` is served
     in turn with other lanes (a chat), ``owner`` is whose quota the picture uses (a person).
+    ``detailed`` asks for a longer description; ``question``, for an answer instead.
     """
 
     @property
@@ -42,7 +44,15 @@ class Describer(Protocol):
     @property
     def ready(self) -> bool: ...
 
-    def submit(self, picture: bytes, *, lane: Hashable = None, owner: Hashable = None) -> Ticket: ...
+    def submit(
+        self,
+        picture: bytes,
+        *,
+        lane: Hashable = None,
+        owner: Hashable = None,
+        detailed: bool = False,
+        question: Question | None = None,
+    ) -> Ticket: ...
 
 
 def _albums() -> Albums:

@@ -1,4 +1,5 @@
-"""The bot's SQLite database: the update journal, the description cache, chat settings.
+"""The bot's SQLite database: the update journal, the description cache, chat settings, and
+which pictures each of the bot's replies is about (so that a reply to it can ask a question).
 
 Only ids, settings and descriptions are stored, never picture bytes: a journaled update is
 kept with people's names blanked, and Telegram's file ids stay valid to fetch again.
@@ -19,7 +20,11 @@ from typing import Any, Literal
 
 from captioning import Description
 
-__all__ = ["LANGUAGES", "ChatSettings", "Language", "Store"]
+__all__ = ["LANGUAGES", "ChatSettings", "Language", "PictureRef", "Store"]
+
+# How long a reply stays askable: a question about a month-old photo is rare, and the ids
+# of people's pictures are not kept longer than they are useful.
+PICTURES_KEPT_S = 30 * 24 * 3600
 
 Language = Literal["en", "es", "both"]
 LANGUAGES: tuple[Language, ...] = ("en", "es", "both")
@@ -32,11 +37,22 @@ CREATE TABLE IF NOT EXISTS chat_settings (
 );
 CREATE TABLE IF NOT EXISTS journal (
     update_id   INTEGER PRIMARY KEY,
-    body        TEXT    NOT NULL,     -- the update as JSON, names blanked
+    body        TEXT    NOT NULL,     -- the update as JSON, names blanked; '{}' once done
     received_at REAL    NOT NULL,
     done_at     REAL                  -- NULL until its reply was sent
 );
 CREATE INDEX IF NOT EXISTS journal_pending ON journal (update_id) WHERE done_at IS NULL;
+CREATE TABLE IF NOT EXISTS reply_pictures (
+    chat_id        INTEGER NOT NULL,
+    message_id     INTEGER NOT NULL,  -- the bot's reply: a description, an album's, an answer
+    position       INTEGER NOT NULL,  -- 1..N, as an album's answer numbers them
+    file_id        TEXT    NOT NULL,
+    file_unique_id TEXT    NOT NULL,
+    file_size      INTEGER,
+    created_at     REAL    NOT NULL,
+    PRIMARY KEY (chat_id, message_id, position)
+);
+CREATE INDEX IF NOT EXISTS reply_pictures_age ON reply_pictures (created_at);
 CREATE TABLE IF NOT EXISTS descriptions (
     file_unique_id TEXT PRIMARY KEY,  -- Telegram's id for the file's content
     english        TEXT NOT NULL,
@@ -47,6 +63,15 @@ CREATE TABLE IF NOT EXISTS descriptions (
 
 # Personal fields that replaying an update never needs.
 _BLANKED = {"first_name": "", "last_name": None, "username": None, "title": None, "caption": None}
+
+
+@dataclass(frozen=True)
+class PictureRef:
+    """A picture as Telegram knows it: enough to fetch it again, never its bytes."""
+
+    file_id: str
+    unique_id: str
+    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -111,9 +136,14 @@ class Store:
         )
 
     def journal_done(self, update_id: int) -> None:
-        """Its reply was sent (or it needed none): never replay it."""
+        """Its reply was sent (or it needed none): never replay it, and keep only its id.
+
+        What people wrote (a question, or anything a group says while the bot can read it) is
+        kept only while it may need replaying.
+        """
         self._db.execute(
-            "UPDATE journal SET done_at = ? WHERE update_id = ? AND done_at IS NULL", (time.time(), update_id)
+            "UPDATE journal SET done_at = ?, body = '{}' WHERE update_id = ? AND done_at IS NULL",
+            (time.time(), update_id),
         )
 
     def journal_pending(self) -> list[dict[str, Any]]:
@@ -126,6 +156,39 @@ class Store:
         self._db.execute(
             "DELETE FROM journal WHERE done_at IS NOT NULL AND done_at < ?", (time.time() - older_than_s,)
         )
+
+    # -- which pictures a reply is about -------------------------------------------------
+
+    def remember_pictures(self, chat_id: int, message_id: int, pictures: list[PictureRef]) -> None:
+        """The bot's message ``message_id`` is about ``pictures`` (in order)."""
+        now = time.time()
+        self._db.executemany(
+            "INSERT OR REPLACE INTO reply_pictures "
+            "(chat_id, message_id, position, file_id, file_unique_id, file_size, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (chat_id, message_id, n, p.file_id, p.unique_id, p.size, now)
+                for n, p in enumerate(pictures, start=1)
+            ],
+        )
+
+    def pictures_of(self, chat_id: int, message_id: int) -> list[PictureRef]:
+        """The pictures the bot's message is about, in order; [] if it is about none."""
+        rows = self._db.execute(
+            "SELECT file_id, file_unique_id, file_size FROM reply_pictures "
+            "WHERE chat_id = ? AND message_id = ? AND created_at >= ? ORDER BY position",
+            (chat_id, message_id, time.time() - PICTURES_KEPT_S),
+        )
+        return [PictureRef(*row) for row in rows]
+
+    def forget_pictures(self, chat_id: int, message_id: int) -> None:
+        """The bot's message was deleted: nothing can reply to it any more."""
+        self._db.execute(
+            "DELETE FROM reply_pictures WHERE chat_id = ? AND message_id = ?", (chat_id, message_id)
+        )
+
+    def pictures_prune(self, older_than_s: float = PICTURES_KEPT_S) -> None:
+        self._db.execute("DELETE FROM reply_pictures WHERE created_at < ?", (time.time() - older_than_s,))
 
     # -- the description cache -----------------------------------------------------------
 

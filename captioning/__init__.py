@@ -22,6 +22,7 @@ from .errors import (
     SettingsError,
     TooManyQueued,
 )
+from .questions import Question
 from .settings import EngineSettings
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ __all__ = [
     "InvalidImage",
     "ModelLoadError",
     "PreparedPicture",
+    "Question",
     "QueueFull",
     "RequestTimeout",
     "SettingsError",

@@ -1,5 +1,8 @@
 """``python -m captioning IMAGE [IMAGE ...]``: describe pictures in English and Spanish.
 
+``--ask "what color is the car?"`` puts that question to every picture instead (in English or
+Spanish; Spanish questions need QUESTION_TRANSLATION_MODEL, loaded only then).
+
 Exit status: 0 when every file was described, 1 when any was rejected, 2 for a usage error
 (bad flags or settings, or models that can't be loaded).
 """
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .description import Description
-from .errors import CaptioningError, InvalidImage
+from .errors import CaptioningError, InvalidImage, SettingsError
 from .settings import EngineSettings
 
 __all__ = ["main"]
@@ -78,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--num-beams", type=int, help="caption beams (env CAPTION_NUM_BEAMS)")
     parser.add_argument("--batch-size", type=int, help="pictures per forward pass (env MAX_BATCH_SIZE)")
+    parser.add_argument(
+        "--ask", metavar="QUESTION", help="answer this question about each picture instead of describing it"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log the device, dtype and timings")
     return parser
 
@@ -106,7 +112,16 @@ def _describe_files(files: list[Path], args: argparse.Namespace) -> list[Outcome
     )
     from .engine import Engine  # torch loads here, after the arguments are known to be good
 
-    engine = Engine.load(settings)
+    question = None
+    if args.ask is not None:
+        from .questions import MAX_QUESTION_CHARS, Question, question_language
+
+        text = " ".join(args.ask.split())
+        if not text or len(text) > MAX_QUESTION_CHARS:
+            raise SettingsError(f"--ask needs a question of 1 to {MAX_QUESTION_CHARS} characters.")
+        question = Question(text, question_language(text))
+    # The es->en model is only needed for a question in Spanish.
+    engine = Engine.load(settings, questions=question is not None and question.language == "es")
     outcomes: list[Outcome | None] = [None] * len(files)
     ready = []  # (index, prepared picture)
     for index, path in enumerate(files):
@@ -117,7 +132,8 @@ def _describe_files(files: list[Path], args: argparse.Namespace) -> list[Outcome
     step = settings.max_batch_size
     for start in range(0, len(ready), step):
         chunk = ready[start : start + step]
-        descriptions = engine.describe([picture for _, picture in chunk])
+        batch = [picture for _, picture in chunk]
+        descriptions = engine.answer(batch, [question] * len(batch)) if question else engine.describe(batch)
         for (index, _), description in zip(chunk, descriptions, strict=True):
             outcomes[index] = Outcome(str(files[index]), description=description)
     return [o for o in outcomes if o is not None]

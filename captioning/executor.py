@@ -3,6 +3,10 @@
     submit(picture) -> decode on a CPU thread -> FairQueue (a lane per chat)
                     -> the model thread takes a batch -> BLIP-2 + Marian -> futures resolved
 
+Three kinds of request share the queue: a description, a detailed one ("describe again"),
+and an answer to a question about the picture. Each kind is generated in a forward pass of
+its own (they differ in prompt and generation settings), from the same batch.
+
 * **One thread owns the models.** CUDA work from one thread keeps the device's state simple
   and its kernels in order; the event loop only awaits futures.
 * **Decoding runs on other threads**, so the model thread never waits on JPEG decoding, and
@@ -35,6 +39,7 @@ from .description import Description
 from .errors import InferenceError, QueueFull, RequestTimeout, TooManyQueued
 from .fairqueue import FairQueue
 from .metrics import ExecutorMetrics
+from .questions import Question
 from .settings import EngineSettings
 
 if TYPE_CHECKING:
@@ -48,8 +53,9 @@ log = logging.getLogger(__name__)
 class Backend(Protocol):
     """What the executor drives: the local :class:`Engine`, or a remote one (Ray Serve).
 
-    ``describe`` maps N prepared pictures to N results; a result may be an exception that
-    belongs to that picture alone (a remote replica's InvalidImage, say).
+    ``describe`` and ``answer`` map N prepared pictures to N results; a result may be an
+    exception that belongs to that picture alone (a remote replica's InvalidImage, say).
+    An answer comes as a :class:`Description`: its English and Spanish text.
     """
 
     input_size: int
@@ -57,6 +63,8 @@ class Backend(Protocol):
     def prepare(self, picture: bytes) -> Any: ...
 
     def describe(self, pictures: list[Any], *, detailed: bool = False) -> list[Description | Exception]: ...
+
+    def answer(self, pictures: list[Any], questions: list[Question]) -> list[Description | Exception]: ...
 
 
 @dataclass(eq=False)
@@ -67,6 +75,7 @@ class _Request:
     loop: asyncio.AbstractEventLoop
     arrived: float = field(default_factory=time.monotonic)
     detailed: bool = False
+    question: Question | None = None
     prepared: PreparedPicture | None = None
     queued: bool = False
     finished: bool = False
@@ -162,13 +171,20 @@ class Executor:
     # -- requests ----------------------------------------------------------------------------
 
     def submit(
-        self, picture: bytes, *, lane: Hashable = None, owner: Hashable = None, detailed: bool = False
+        self,
+        picture: bytes,
+        *,
+        lane: Hashable = None,
+        owner: Hashable = None,
+        detailed: bool = False,
+        question: Question | None = None,
     ) -> Ticket:
         """Accept a picture, or raise :class:`Busy` at once if there is no room for it.
 
         ``lane`` is what turns are taken by (a chat); ``owner`` is whose quota it counts
         against (a person). Both default to one shared value. ``detailed`` asks for the
-        longer, beam-searched description ("describe again").
+        longer, beam-searched description ("describe again"); ``question`` for the answer
+        to a question about the picture instead of a description.
         """
         if self._engine is None or self._stopping.is_set():
             raise RuntimeError("the executor is not running")
@@ -182,7 +198,7 @@ class Executor:
                 "please wait for their descriptions before sending more."
             )
         loop = asyncio.get_running_loop()
-        request = _Request(lane, owner, loop.create_future(), loop, detailed=detailed)
+        request = _Request(lane, owner, loop.create_future(), loop, detailed=detailed, question=question)
         self._in_flight += 1
         self._per_owner[owner] += 1
         request.future.add_done_callback(lambda _: self._release(request))
@@ -237,11 +253,12 @@ class Executor:
         wait_s = self.settings.max_batch_wait_ms / 1000
         while not self._stopping.is_set():
             batch = [r for r in self._queue.take(self._ceiling, wait_s) if not r.future.done()]
-            # One generation setting per forward pass: detailed requests go in a pass of their own.
-            for detailed in (False, True):
-                part = [r for r in batch if r.detailed is detailed]
-                if part:
-                    self._describe_batch(part)
+            # One prompt and generation setting per forward pass: each kind in a pass of its own.
+            kinds: dict[str, list[_Request]] = {}
+            for request in batch:
+                kinds.setdefault(_kind(request), []).append(request)
+            for part in kinds.values():
+                self._describe_batch(part)
 
     def _load(self) -> Engine | Backend:
         if self._engine_factory is not None:
@@ -258,13 +275,20 @@ class Executor:
         assert self._engine is not None
         grey = Image.new("RGB", (self._engine.input_size,) * 2, (128, 128, 128))
         self._engine.describe([grey, grey])
+        models = getattr(self._engine, "models", None)
+        if getattr(models, "question_translator", None) is not None:
+            self._engine.answer([grey], [Question("¿de qué color es?", "es")])
         log.info("Warm-up batch took %.2f s", time.monotonic() - started)
 
     def _describe_batch(self, batch: list[_Request]) -> None:
         assert self._engine is not None
         started = time.monotonic()
+        pictures = [r.prepared for r in batch]
         try:
-            descriptions = self._engine.describe([r.prepared for r in batch], detailed=batch[0].detailed)
+            if batch[0].question is not None:
+                descriptions = self._engine.answer(pictures, [r.question for r in batch])
+            else:
+                descriptions = self._engine.describe(pictures, detailed=batch[0].detailed)
         except Exception as exc:
             self._batch_failed(batch, exc)
             return
@@ -289,7 +313,7 @@ class Executor:
         if len(batch) == 1:
             [request] = batch
             self.metrics.errors.labels("inference").inc()
-            log.error("Describing a picture failed", exc_info=exc)
+            log.error("Describing a picture (%s) failed", _kind(request), exc_info=exc)
             error = InferenceError("Something went wrong while describing this picture.")
             error.__cause__ = exc
             request.loop.call_soon_threadsafe(_settle, request.future, None, error)
@@ -298,6 +322,12 @@ class Executor:
         middle = len(batch) // 2
         self._describe_batch(batch[:middle])
         self._describe_batch(batch[middle:])
+
+
+def _kind(request: _Request) -> str:
+    if request.question is not None:
+        return "answer"
+    return "detailed" if request.detailed else "description"
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:

@@ -39,6 +39,9 @@ class Models:
     translator: MarianMTModel
     device: torch.device
     dtype: torch.dtype
+    # es->en, for questions asked in Spanish; absent where nobody asks questions (the CLI).
+    question_tokenizer: MarianTokenizer | None = None
+    question_translator: MarianMTModel | None = None
 
 
 def resolve_device(setting: str) -> torch.device:
@@ -65,8 +68,11 @@ def resolve_dtype(setting: str, device: torch.device) -> torch.dtype:
     return dtype
 
 
-def load_models(settings: EngineSettings) -> Models:
-    """Load both models from a hub id or a local folder, onto one device."""
+def load_models(settings: EngineSettings, *, questions: bool = True) -> Models:
+    """Load the models from hub ids or local folders, onto one device.
+
+    ``questions=False`` leaves out the es->en model that only Spanish questions need.
+    """
     if not log.isEnabledFor(logging.DEBUG):
         quiet_transformers()
     device = resolve_device(settings.device)
@@ -83,19 +89,28 @@ def load_models(settings: EngineSettings) -> Models:
     )
     tokenizer = _load("translation", settings.translation_model, MarianTokenizer.from_pretrained)
     translator = _load("translation", settings.translation_model, MarianMTModel.from_pretrained, **placement)
-    if device.type != "cuda":
-        captioner.to(device)
-        translator.to(device)
-    captioner.eval()
-    translator.eval()
+    question_tokenizer = question_translator = None
+    if questions:
+        name = settings.question_translation_model
+        question_tokenizer = _load("question translation", name, MarianTokenizer.from_pretrained)
+        question_translator = _load("question translation", name, MarianMTModel.from_pretrained, **placement)
+    for model in (captioner, translator, question_translator):
+        if model is None:
+            continue
+        if device.type != "cuda":
+            model.to(device)
+        model.eval()
     log.info(
-        "Models loaded on %s in %s: caption=%s translation=%s",
+        "Models loaded on %s in %s: caption=%s translation=%s questions=%s",
         device,
         str(dtype).removeprefix("torch."),
         settings.caption_model,
         settings.translation_model,
+        settings.question_translation_model if questions else "-",
     )
-    return Models(processor, captioner, tokenizer, translator, device, dtype)
+    return Models(
+        processor, captioner, tokenizer, translator, device, dtype, question_tokenizer, question_translator
+    )
 
 
 def quiet_transformers() -> None:

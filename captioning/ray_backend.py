@@ -25,6 +25,7 @@ from ray.exceptions import RayError, RayTaskError
 
 from .description import Description
 from .errors import Busy, InferenceError, InvalidImage
+from .questions import Question
 
 __all__ = ["APP_NAME", "RayBackend"]
 
@@ -80,6 +81,14 @@ class RayBackend:
         return picture  # decoded on the replica
 
     def describe(self, pictures: list[bytes], *, detailed: bool = False) -> list[Description | Exception]:
+        return self._call(pictures, "describe_detailed" if detailed else "describe")
+
+    def answer(self, pictures: list[bytes], questions: list[Question]) -> list[Description | Exception]:
+        asked = [(p, q.text, q.language) for p, q in zip(pictures, questions, strict=True)]
+        return self._call(asked, "answer")
+
+    def _call(self, pictures: list[Any], method: str) -> list[Description | Exception]:
+        """One request per picture to the deployment's batched ``method``, with retries."""
         if self._handle is None and (
             time.monotonic() - self._last_attempt < self.reconnect_every_s or not self.connect()
         ):
@@ -88,7 +97,7 @@ class RayBackend:
         waiting = dict(enumerate(pictures))
         for attempt in range(self.retries + 1):
             try:
-                pending = {i: self._send(p, detailed) for i, p in waiting.items()}
+                pending = {i: getattr(self._handle, method).remote(p) for i, p in waiting.items()}
             except Exception as exc:
                 log.warning("Ray Serve unreachable: %s", exc)
                 self._handle = None
@@ -112,10 +121,6 @@ class RayBackend:
             if attempt < self.retries:
                 time.sleep(min(0.5 * 2**attempt, 5.0))
         return results
-
-    def _send(self, picture: bytes, detailed: bool) -> Any:
-        method = self._handle.describe_detailed if detailed else self._handle.describe
-        return method.remote(picture)
 
 
 def _outcome(result: dict[str, str]) -> Description | Exception:

@@ -32,6 +32,7 @@ from ray import serve
 from ray.serve import Application
 
 from .errors import InvalidImage
+from .questions import Question
 from .ray_backend import APP_NAME
 from .settings import EngineSettings
 
@@ -54,8 +55,11 @@ class Captioner:
         self.describe.set_max_batch_size(self.settings.max_batch_size)
         self.describe.set_batch_wait_timeout_s(self.settings.max_batch_wait_ms / 1000)
         self.describe_detailed.set_max_batch_size(self.settings.max_batch_size)
+        self.answer.set_max_batch_size(self.settings.max_batch_size)
+        self.answer.set_batch_wait_timeout_s(self.settings.max_batch_wait_ms / 1000)
         grey = Image.new("RGB", (self.engine.input_size,) * 2, (128, 128, 128))
         self._model_thread.submit(self.engine.describe, [grey, grey]).result()  # warm-up
+        self._model_thread.submit(self.engine.answer, [grey], [Question("¿de qué color es?", "es")]).result()
 
     def input_size(self) -> int:
         return self.engine.input_size
@@ -72,7 +76,24 @@ class Captioner:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._model_thread, self._describe, pictures, True)
 
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.01)
+    async def answer(self, asked: list[tuple[bytes, str, str]]) -> list[dict[str, str]]:
+        """N (picture bytes, question, its language "en"|"es") -> N answers, as ``describe``."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._model_thread, self._answer, asked)
+
     def _describe(self, pictures: list[bytes], detailed: bool = False) -> list[dict[str, str]]:
+        return self._each(pictures, lambda prepared, _: self.engine.describe(prepared, detailed=detailed))
+
+    def _answer(self, asked: list[tuple[bytes, str, str]]) -> list[dict[str, str]]:
+        questions = [Question(text, "es" if language == "es" else "en") for _, text, language in asked]
+        return self._each(
+            [picture for picture, _, _ in asked],
+            lambda prepared, good: self.engine.answer(prepared, [questions[i] for i in good]),
+        )
+
+    def _each(self, pictures: list[bytes], generate: Any) -> list[dict[str, str]]:
+        """Decode each picture, run ``generate`` on the good ones, and report the bad ones."""
         results: list[dict[str, str]] = [{} for _ in pictures]
         good, prepared = [], []
         for i, picture in enumerate(pictures):
@@ -81,7 +102,9 @@ class Captioner:
                 good.append(i)
             except InvalidImage as exc:  # this picture's own problem: not its neighbours'
                 results[i] = {"error": str(exc), "reason": exc.reason}
-        for i, description in zip(good, self.engine.describe(prepared, detailed=detailed), strict=True):
+        if not good:
+            return results
+        for i, description in zip(good, generate(prepared, good), strict=True):
             results[i] = {"english": description.english, "spanish": description.spanish}
         return results
 

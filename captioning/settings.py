@@ -31,6 +31,11 @@ class EngineSettings(BaseSettings):
     translation_model: str = Field(
         "Helsinki-NLP/opus-mt-en-es", min_length=1, description="MarianMT en->es hub id or folder"
     )
+    question_translation_model: str = Field(
+        "Helsinki-NLP/opus-mt-es-en",
+        min_length=1,
+        description="MarianMT es->en hub id or folder: Spanish questions, put to BLIP-2 in English",
+    )
     device: str = Field(
         "auto",
         pattern=r"^(auto|cpu|cuda|cuda:\d+)$",
@@ -44,6 +49,9 @@ class EngineSettings(BaseSettings):
     # "Describe again" under a description: beam search and room for more detail.
     detailed_max_new_tokens: int = Field(60, ge=1, le=512)
     detailed_num_beams: int = Field(3, ge=1, le=16)
+    # Answers to questions about a picture: a few words ("red", "two dogs").
+    answer_max_new_tokens: int = Field(20, ge=1, le=512)
+    answer_num_beams: int = Field(1, ge=1, le=16)
     # Marian is small next to BLIP-2: beam search costs little and reads better.
     translation_max_new_tokens: int = Field(80, ge=1, le=512)
     translation_num_beams: int = Field(4, ge=1, le=16)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
@@ -13,8 +12,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(caption folder, translation folder) of models trained to the captions in tiny_models."""
+def tiny_model_dirs(tmp_path_factory: pytest.TempPathFactory):
+    """The folders of the models trained to tiny_models' captions and answers (TinyModels)."""
     from tests.tiny_models import build_trained_models
 
     return build_trained_models(tmp_path_factory.mktemp("models"))
@@ -24,10 +23,7 @@ def tiny_model_dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pat
 def engine_settings(tiny_model_dirs):
     from captioning import EngineSettings
 
-    caption_dir, translation_dir = tiny_model_dirs
-    return EngineSettings.from_env(
-        {"CAPTION_MODEL": str(caption_dir), "TRANSLATION_MODEL": str(translation_dir), "DEVICE": "cpu"}
-    )
+    return EngineSettings.from_env({**tiny_model_dirs.env(), "DEVICE": "cpu"})
 
 
 @pytest.fixture(scope="session")

@@ -265,6 +265,11 @@ class FakeTelegram:
             self._changed.notify_all()
         return update_id
 
+    def bot_message(self, sent: dict[str, Any]) -> dict[str, Any]:
+        """The bot's message sent with ``sent`` (sendMessage params), as a reply to it carries
+        it: one level deep, without the message it in turn replied to (Telegram nests one)."""
+        return _bot_message(int(sent["chat_id"]), self._sent_ids[id(sent)], sent["text"])
+
     async def press(self, reply: dict[str, Any], photo: dict[str, Any], data: str, *, user_id: int) -> int:
         """Someone presses a button under the bot's ``reply`` (sent params) to ``photo``."""
         chat_id = int(reply["chat_id"])
@@ -371,6 +376,11 @@ class FakeTelegram:
     async def settle(self, seconds: float = 0.5) -> None:
         """Give the bot time to (not) act: for asserting silence."""
         await asyncio.sleep(seconds)
+
+
+def command(text: str) -> list[dict[str, Any]]:
+    """The entities of a message that starts with the command in ``text`` ("/lang es")."""
+    return [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
 
 
 def _chat(chat_id: int, chat_type: str | None = None) -> dict[str, Any]:

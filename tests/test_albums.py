@@ -10,6 +10,7 @@ from bot import albums
 from bot.store import Store
 from tests import pictures
 from tests.bot_harness import running_bot
+from tests.fake_telegram import command
 
 GROUP = -100777
 
@@ -61,9 +62,7 @@ async def test_a_broken_picture_in_an_album_is_named_without_sinking_the_rest(te
 
 async def test_two_albums_in_one_chat_are_answered_apart(telegram, executor, tmp_path):
     async with running_bot(telegram, tmp_path / "state", executor):
-        await telegram.push(
-            telegram.message(5, text="/lang en", entities=[{"type": "bot_command", "offset": 0, "length": 5}])
-        )
+        await telegram.push(telegram.message(5, text="/lang en", entities=command("/lang en")))
         await telegram.wait_for("sendMessage", chat_id=5)
         for message in album(telegram, 5, ["red", "blue"], "a") + album(telegram, 5, ["green"], "b"):
             await telegram.push(message)

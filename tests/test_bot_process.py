@@ -15,15 +15,13 @@ from tests.fake_telegram import FakeTelegram
 
 
 def bot_env(telegram: FakeTelegram, tiny_model_dirs, tmp_path, **extra: str) -> dict[str, str]:
-    caption_dir, translation_dir = tiny_model_dirs
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_"))}
     env.update(
         TELEGRAM_BOT_TOKEN=telegram.token,
         TELEGRAM_API_URL=telegram.api_url,
         TELEGRAM_FILE_URL=telegram.file_url,
         STATE_DIR=str(tmp_path / "state"),
-        CAPTION_MODEL=str(caption_dir),
-        TRANSLATION_MODEL=str(translation_dir),
+        **tiny_model_dirs.env(),
         DEVICE="cpu",
         **extra,
     )

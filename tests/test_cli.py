@@ -26,8 +26,7 @@ def picture_folder(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def model_env(monkeypatch, tiny_model_dirs) -> dict[str, str]:
-    caption_dir, translation_dir = tiny_model_dirs
-    env = {"CAPTION_MODEL": str(caption_dir), "TRANSLATION_MODEL": str(translation_dir), "DEVICE": "cpu"}
+    env = {**tiny_model_dirs.env(), "DEVICE": "cpu"}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env
@@ -122,3 +121,27 @@ def test_no_arguments_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as caught:
         main([])
     assert caught.value.code == 2
+
+
+def test_ask_answers_a_question_about_each_picture(tmp_path, model_env, capsys):
+    (tmp_path / "red.jpg").write_bytes(pictures.jpeg("red"))
+    (tmp_path / "blue.png").write_bytes(pictures.opaque_rgba_png("blue"))
+    status = main(
+        ["--json", "--ask", "what color is it?", str(tmp_path / "red.jpg"), str(tmp_path / "blue.png")]
+    )
+    entries = json.loads(capsys.readouterr().out)
+    assert status == 0
+    assert [(e["english"], e["spanish"]) for e in entries] == [("red", "rojo"), ("blue", "azul")]
+
+
+def test_ask_in_spanish_goes_through_the_question_model(tmp_path, model_env, capsys):
+    (tmp_path / "green.jpg").write_bytes(pictures.jpeg("green"))
+    assert main(["--json", "--ask", "¿de qué color es?", str(tmp_path / "green.jpg")]) == 0
+    [entry] = json.loads(capsys.readouterr().out)
+    assert (entry["english"], entry["spanish"]) == ("green", "verde")
+
+
+def test_an_empty_question_is_a_usage_error(tmp_path, model_env, capsys):
+    (tmp_path / "red.jpg").write_bytes(pictures.jpeg("red"))
+    assert main(["--ask", "   ", str(tmp_path / "red.jpg")]) == 2
+    assert "--ask needs a question" in capsys.readouterr().err

@@ -9,6 +9,7 @@ import pytest
 
 from captioning import Description, InferenceError, InvalidImage, QueueFull, RequestTimeout, TooManyQueued
 from captioning.executor import Executor
+from captioning.questions import Question
 from captioning.settings import EngineSettings
 from tests import pictures
 from tests.tiny_models import caption_for, translation_for
@@ -21,6 +22,7 @@ class FakeEngine:
 
     def __init__(self, fail_on: bytes | None = None, oom_above: int | None = None) -> None:
         self.batches: list[list[bytes]] = []
+        self.kinds: list[str] = []
         self.threads: set[str] = set()
         self.decode_threads: set[str] = set()
         self.gate = threading.Event()
@@ -41,7 +43,17 @@ class FakeEngine:
         if self.fail_on in prepared:
             raise RuntimeError("the model broke on this batch")
         self.batches.append(list(prepared))
+        self.kinds.append("detailed" if detailed else "description")
         return [Description(p.decode() if isinstance(p, bytes) else "warm", "!") for p in prepared]
+
+    def answer(self, prepared, questions):
+        self.gate.wait(10)
+        self.batches.append(list(prepared))
+        self.kinds.append("answer")
+        return [
+            Description(f"{p.decode()}: {q.text}", q.language)
+            for p, q in zip(prepared, questions, strict=True)
+        ]
 
 
 class OutOfMemoryError(RuntimeError):
@@ -238,3 +250,56 @@ async def test_the_real_engine_batches_concurrent_pictures(engine):
     assert results == [Description(caption_for(c), translation_for(c)) for c in colors]
     # The warm-up, then the eight together (or nearly).
     assert metric(executor, "captioning_batch_size_count") <= 3
+
+
+async def test_each_kind_of_request_gets_a_forward_pass_of_its_own(started):
+    engine = FakeEngine()
+    executor = await started(engine, max_batch_size=8)
+    first = await hold(engine, executor)
+    tickets = [
+        executor.submit(b"a", lane=1),
+        executor.submit(b"b", lane=2, question=Question("what color is it?")),
+        executor.submit(b"c", lane=3, detailed=True),
+        executor.submit(b"d", lane=4, question=Question("¿de qué color es?", "es")),
+        executor.submit(b"e", lane=5),
+    ]
+    await asyncio.sleep(0.05)
+    engine.gate.set()
+    await first.result()
+    results = await asyncio.gather(*(t.result() for t in tickets))
+    assert [r.english for r in results] == ["a", "b: what color is it?", "c", "d: ¿de qué color es?", "e"]
+    assert results[3].spanish == "es"  # the question travelled with its language
+    # After the held picture: one batch of five, generated as three passes.
+    assert list(zip(engine.kinds[1:], engine.batches[1:], strict=True)) == [
+        ("description", [b"a", b"e"]),
+        ("answer", [b"b", b"d"]),
+        ("detailed", [b"c"]),
+    ]
+
+
+async def test_the_real_engine_answers_questions_batched_with_descriptions(engine):
+    executor = Executor(settings(max_batch_size=8, max_batch_wait_ms=100), engine_factory=lambda: engine)
+    await executor.start()
+    try:
+        asked = [
+            ("red", Question("what color is it?")),
+            ("blue", None),
+            ("yellow", Question("¿de qué color es?", "es")),
+            ("green", Question("is it a square?")),
+            ("white", Question("¿es un cuadrado?", "es")),
+        ]
+        results = await asyncio.gather(
+            *(
+                executor.submit(pictures.jpeg(c), lane=i, question=q).result()
+                for i, (c, q) in enumerate(asked)
+            )
+        )
+    finally:
+        await executor.stop()
+    assert results == [
+        Description("red", "rojo"),
+        Description(caption_for("blue"), translation_for("blue")),
+        Description("yellow", "amarillo"),
+        Description("yes", "sí"),
+        Description("yes", "sí"),
+    ]

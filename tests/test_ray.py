@@ -73,9 +73,8 @@ def ray_address():
 def deploy(name: str, tiny_model_dirs, replicas: int, **settings: str) -> None:
     from captioning.ray_serve import build_app
 
-    caption_dir, translation_dir = tiny_model_dirs
     os.environ.update(RAY_MIN_REPLICAS=str(replicas), RAY_MAX_REPLICAS=str(replicas))
-    args = {"caption_model": str(caption_dir), "translation_model": str(translation_dir), "device": "cpu"}
+    args = {**tiny_model_dirs.settings(), "device": "cpu"}
     serve.run(build_app({**args, **settings}), name=name, route_prefix=None)
 
 
@@ -123,6 +122,16 @@ async def test_a_photo_is_described_through_ray(telegram, captioning_app, tmp_pa
         [refusal] = await telegram.wait_for("sendMessage", chat_id=6, timeout=60)
     assert "A red square." in reply["text"] and "Un cuadrado rojo." in reply["text"]
     assert refusal["text"].startswith("This is a PDF document")  # decoded, and refused, on the replica
+
+
+async def test_a_question_is_answered_through_ray(telegram, captioning_app, tmp_path):
+    async with ray_bot(telegram, tmp_path, captioning_app):
+        photo = telegram.message(5, photo=telegram.photo(pictures.jpeg("yellow")))
+        await telegram.push(photo)
+        await telegram.wait_for("sendMessage", chat_id=5, timeout=60)
+        await telegram.push(telegram.message(5, text="¿de qué color es?", reply_to_message=photo))
+        replies = await telegram.wait_for("sendMessage", count=2, chat_id=5, timeout=60)
+    assert replies[-1]["text"] == "Answer: Yellow.\nRespuesta: Amarillo."
 
 
 async def test_killing_the_replicas_mid_batch_still_gets_the_photo_described(

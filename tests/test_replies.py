@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot import replies
+from bot.replies import answer_reply
 from captioning import Description, InvalidImage
 
 
@@ -45,3 +46,24 @@ def test_album_items_that_failed_are_named_in_the_readers_language():
         "1. Un cuadrado rojo.",
         "2. (esta no se pudo describir)",
     ]
+
+
+def test_an_answer_is_in_the_chats_languages():
+    answer = [Description("two dogs", "dos perros")]
+    assert answer_reply(answer, "en", "en") == "Answer: Two dogs."
+    assert answer_reply(answer, "es", "en") == "Respuesta: Dos perros."
+    assert answer_reply(answer, "both", "en") == "Answer: Two dogs.\nRespuesta: Dos perros."
+
+
+def test_no_answer_and_a_problem_are_said_plainly():
+    assert answer_reply([Description("", "")], "both", "es") == "No tengo respuesta para eso."
+    assert answer_reply(["Estoy muy ocupado."], "both", "es") == "Estoy muy ocupado."
+
+
+def test_answers_about_an_album_are_numbered_and_fitted():
+    results = [Description("red", "rojo"), "busy", Description("yes", "sí")]
+    assert answer_reply(results, "en", "en") == (
+        "Answers for 3 pictures:\n1. Red.\n2. (no answer for this one)\n3. Yes."
+    )
+    many = [Description("word " * 100, "palabra " * 100)] * 20
+    assert len(answer_reply(many, "both", "en")) <= 4096

@@ -44,7 +44,7 @@ def test_fixed_length_survives_saving_and_the_engine_honours_it(seed, tmp_path, 
     settings = EngineSettings.from_env(
         {"CAPTION_MODEL": str(caption_dir), "TRANSLATION_MODEL": str(translation_dir), "DEVICE": "cpu"}
     ).with_overrides(caption_max_new_tokens=6, translation_max_new_tokens=6)
-    engine = Engine.load(settings)
+    engine = Engine.load(settings, questions=False)
     lengths = []
     generate = engine.models.captioner.generate
 

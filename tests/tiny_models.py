@@ -1,20 +1,24 @@
 """Tiny BLIP-2 and Marian models, trained for seconds to known outputs.
 
 A picture of one of :data:`COLORS` is captioned "a <color> square", and that caption is
-translated to "un cuadrado <color>". The models are built by :mod:`captioning.synthetic`
-(real transformers classes, real tokenizers), trained here, and saved with
-``save_pretrained``, so the engine loads them through its real ``from_pretrained`` code.
+translated to "un cuadrado <color>". Asked "what color is it?", BLIP-2 answers "<color>"
+("rojo" in Spanish); asked "is it a square?", "yes". The question model translates
+"¿de qué color es?" to "what color is it?". The models are built by
+:mod:`captioning.synthetic` (real transformers classes, real tokenizers), trained here, and
+saved with ``save_pretrained``, so the engine loads them through its real ``from_pretrained``.
 """
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from PIL import Image
 
 from captioning import synthetic
+from captioning.questions import prompt
 
 # name -> (RGB, Spanish name)
 COLORS: dict[str, tuple[tuple[int, int, int], str]] = {
@@ -24,6 +28,41 @@ COLORS: dict[str, tuple[tuple[int, int, int], str]] = {
     "yellow": ((240, 220, 30), "amarillo"),
     "white": ((255, 255, 255), "blanco"),
 }
+
+
+SPANISH_ANSWERS = {"yes": "sí", "no": "no"}
+# English question -> its answer for a picture of ``color``.
+QUESTIONS = {
+    "what color is it?": lambda color: color,
+    "is it a square?": lambda color: "yes",
+}
+# Spanish question -> English question, for the es->en model.
+SPANISH_QUESTIONS = {"¿de qué color es?": "what color is it?", "¿es un cuadrado?": "is it a square?"}
+
+
+@dataclass(frozen=True)
+class TinyModels:
+    """The three model folders, and the environment that points the engine at them."""
+
+    caption: Path
+    translation: Path
+    question: Path
+
+    def env(self) -> dict[str, str]:
+        return {
+            "CAPTION_MODEL": str(self.caption),
+            "TRANSLATION_MODEL": str(self.translation),
+            "QUESTION_TRANSLATION_MODEL": str(self.question),
+        }
+
+    def settings(self) -> dict[str, str]:
+        """The same, as EngineSettings field names."""
+        return {k.lower(): v for k, v in self.env().items()}
+
+
+def spanish_for(english: str) -> str:
+    """The en->es model's output for an answer: "red" -> "rojo", "yes" -> "sí"."""
+    return COLORS[english][1] if english in COLORS else SPANISH_ANSWERS[english]
 
 
 def caption_for(color: str) -> str:
@@ -38,65 +77,82 @@ def square(color: str, size: int = 64) -> Image.Image:
     return Image.new("RGB", (size, size), COLORS[color][0])
 
 
-def build_trained_models(folder: Path, seed: int = 0) -> tuple[Path, Path]:
-    """Build, train and save both models under ``folder``; returns their two folders."""
+def build_trained_models(folder: Path, seed: int = 0) -> TinyModels:
+    """Build, train and save the three models under ``folder``."""
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    english = [caption_for(c) for c in COLORS]
-    spanish = [translation_for(c) for c in COLORS]
+    answers = sorted({answer(c) for answer in QUESTIONS.values() for c in COLORS})
+    english = [caption_for(c) for c in COLORS] + answers
+    spanish = [translation_for(c) for c in COLORS] + [spanish_for(a) for a in answers]
     shape = synthetic.SHAPES["tiny"]
 
-    processor, captioner = synthetic.build_captioner(shape, synthetic.caption_tokenizer(english * 8))
+    corpus = english * 8 + [prompt(q) for q in QUESTIONS] * 8
+    processor, captioner = synthetic.build_captioner(shape, synthetic.caption_tokenizer(corpus))
     _train_captioner(processor, captioner, rng)
     tokenizer = synthetic.translation_tokenizer(english, spanish)
     translator = synthetic.build_translator(shape, tokenizer)
     _train_translator(tokenizer, translator, english, spanish)
-    return synthetic.save_models(folder, processor, captioner, tokenizer, translator)
+    caption_dir, translation_dir = synthetic.save_models(folder, processor, captioner, tokenizer, translator)
+
+    asked, meant = list(SPANISH_QUESTIONS), list(SPANISH_QUESTIONS.values())
+    question_tokenizer = synthetic.translation_tokenizer(asked, meant)
+    question_translator = synthetic.build_translator(shape, question_tokenizer)
+    _train_translator(question_tokenizer, question_translator, asked, meant)
+    question_dir = folder / "question"
+    question_tokenizer.save_pretrained(question_dir)
+    question_translator.save_pretrained(question_dir)
+    return TinyModels(caption_dir, translation_dir, question_dir)
 
 
 def _jittered(rgb: tuple[int, int, int], rng: random.Random) -> tuple[int, int, int]:
     return tuple(max(0, min(255, v + rng.randint(-25, 25))) for v in rgb)  # type: ignore[return-value]
 
 
-def _train_captioner(processor, model, rng: random.Random, steps: int = 160) -> None:
-    """Teach BLIP-2's language model to say the caption after the image tokens and BOS.
+def _train_captioner(processor, model, rng: random.Random, steps: int = 200) -> None:
+    """Teach BLIP-2's language model its captions, and its answers to the questions.
 
-    The sequence is image tokens, then ``</s>`` + caption + ``</s>``, which is what
-    ``generate`` starts from (image tokens + BOS) and where it should stop (EOS).
+    A caption's sequence is the image tokens, then ``</s>`` + caption + ``</s>``, which is
+    what ``generate`` starts from (image tokens + BOS) and where it should stop (EOS). A
+    question's is the image tokens, ``</s>`` + ``Question: ... Answer:`` + answer + ``</s>``,
+    and only the answer and its EOS are learnt.
     """
     tokenizer = processor.tokenizer
     queries = model.config.num_query_tokens
     image_token = model.config.image_token_index
-    names = list(COLORS)
-    tails = {
-        n: [
-            synthetic.OPT_BOS_EOS,
-            *tokenizer(caption_for(n), add_special_tokens=False).input_ids,
-            synthetic.OPT_BOS_EOS,
-        ]
-        for n in names
-    }
-    longest = max(map(len, tails.values()))
+
+    def ids(text: str) -> list[int]:
+        return tokenizer(text, add_special_tokens=False).input_ids
+
+    # (color, prompt ids, target ids) for every color, captioned and asked each question.
+    examples = []
+    for color in COLORS:
+        examples.append((color, [], ids(caption_for(color))))
+        for question, answer in QUESTIONS.items():
+            examples.append((color, ids(prompt(question)), ids(" " + answer(color))))
+    width = queries + 1 + max(len(p) + len(t) + 1 for _, p, t in examples)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()
     for _ in range(steps):
-        batch = names * 3  # balanced: every color in every step
+        batch = examples * 2  # balanced: every color and question in every step
         pictures = [
-            Image.new("RGB", (rng.choice([32, 64, 100]),) * 2, _jittered(COLORS[n][0], rng)) for n in batch
+            Image.new("RGB", (rng.choice([32, 64, 100]),) * 2, _jittered(COLORS[c][0], rng))
+            for c, _, _ in batch
         ]
         pixel_values = processor.image_processor(pictures, return_tensors="pt").pixel_values
-        input_ids = torch.full((len(batch), queries + longest), synthetic.OPT_PAD)
+        input_ids = torch.full((len(batch), width), synthetic.OPT_PAD)
         attention = torch.zeros_like(input_ids)
-        labels = torch.full((len(batch), longest), -100)
-        for row, name in enumerate(batch):
-            tail = torch.tensor(tails[name])
+        labels = torch.full_like(input_ids, -100)
+        for row, (_, prompt_ids, target) in enumerate(batch):
+            text = [synthetic.OPT_BOS_EOS, *prompt_ids, *target, synthetic.OPT_BOS_EOS]
+            end = queries + len(text)
             input_ids[row, :queries] = image_token
-            input_ids[row, queries : queries + len(tail)] = tail
-            attention[row, : queries + len(tail)] = 1
-            labels[row, : len(tail)] = tail
+            input_ids[row, queries:end] = torch.tensor(text)
+            attention[row, :end] = 1
+            learnt = queries + 1 + len(prompt_ids)
+            labels[row, learnt:end] = input_ids[row, learnt:end]
         logits = model(pixel_values=pixel_values, input_ids=input_ids, attention_mask=attention).logits
-        # Position t predicts token t + 1: the logits over the text part, shifted by one.
-        predicted = logits[:, -longest:-1].reshape(-1, logits.shape[-1])
+        # Position t predicts token t + 1.
+        predicted = logits[:, :-1].reshape(-1, logits.shape[-1])
         loss = torch.nn.functional.cross_entropy(predicted, labels[:, 1:].reshape(-1), ignore_index=-100)
         optimizer.zero_grad()
         loss.backward()

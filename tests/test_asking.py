@@ -1,0 +1,219 @@
+"""Questions about a photo, through the Bot API stand-in, answered by the trained tiny models."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot import albums
+from captioning.questions import MAX_QUESTION_CHARS
+from tests import pictures
+from tests.bot_harness import running_bot
+from tests.fake_telegram import command
+
+GROUP = -100999
+ASKER = 31
+
+
+class Recording:
+    """The real executor, noting the question each picture was submitted with."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.questions = inner, []
+        self.ready, self.input_size = True, inner.input_size
+
+    def submit(self, picture, **keys):
+        self.questions.append(keys.get("question"))
+        return self.inner.submit(picture, **keys)
+
+
+async def described(telegram, chat_id: int, color: str, count: int = 1, **who) -> tuple[dict, dict]:
+    """Send a photo of ``color``; returns (the photo message, the bot's description params)."""
+    photo = telegram.message(chat_id, photo=telegram.photo(pictures.jpeg(color)), **who)
+    await telegram.push(photo)
+    replies = await telegram.wait_for("sendMessage", count=count, chat_id=chat_id)
+    return photo, replies[-1]
+
+
+async def asked(telegram, chat_id: int, text: str, reply_to: dict, **who) -> list[dict]:
+    """Reply to ``reply_to`` with ``text``; returns what the bot has sent the chat, once it answered."""
+    before = telegram.count("sendMessage", chat_id)
+    await telegram.push(telegram.message(chat_id, text=text, reply_to_message=reply_to, **who))
+    return await telegram.wait_for("sendMessage", count=before + 1, chat_id=chat_id)
+
+
+async def test_a_reply_to_the_description_asks_about_the_photo(telegram, executor, tmp_path):
+    describer = Recording(executor)
+    async with running_bot(telegram, tmp_path / "state", describer):
+        _, description = await described(telegram, 5, "red")
+        question = telegram.message(
+            5, text="what color is it?", reply_to_message=telegram.bot_message(description)
+        )
+        await telegram.push(question)
+        answers = await telegram.wait_for("sendMessage", count=2, chat_id=5)
+    answer = answers[-1]
+    assert answer["text"] == "Answer: Red.\nRespuesta: Rojo."
+    assert answer["reply_parameters"]["message_id"] == question["message_id"]
+    # The photo went through the executor twice: described, then asked about.
+    assert [q and (q.text, q.language) for q in describer.questions] == [None, ("what color is it?", "en")]
+
+
+async def test_a_spanish_question_in_reply_to_the_photo_itself_in_private(telegram, executor, tmp_path):
+    async with running_bot(telegram, tmp_path / "state", executor):
+        photo, _ = await described(telegram, 5, "blue")
+        answers = await asked(telegram, 5, "¿de qué color es?", photo, language="es")
+    assert answers[-1]["text"] == "Answer: Blue.\nRespuesta: Azul."
+
+
+async def test_the_answer_comes_in_the_chats_languages(telegram, executor, tmp_path):
+    async with running_bot(telegram, tmp_path / "state", executor):
+        await telegram.push(telegram.message(5, text="/lang es", entities=command("/lang es")))
+        await telegram.wait_for("sendMessage", chat_id=5)
+        _, description = await described(telegram, 5, "yellow", count=2)
+        answers = await asked(telegram, 5, "is it a square?", telegram.bot_message(description))
+    assert answers[-1]["text"] == "Respuesta: Sí."
+
+
+async def test_a_follow_up_replies_to_the_answer(telegram, executor, tmp_path):
+    async with running_bot(telegram, tmp_path / "state", executor):
+        _, description = await described(telegram, 5, "green")
+        first = telegram.message(
+            5, text="is it a square?", reply_to_message=telegram.bot_message(description)
+        )
+        await telegram.push(first)
+        answers = await telegram.wait_for("sendMessage", count=2, chat_id=5)
+        follow_up = telegram.message(
+            5, text="what color is it?", reply_to_message=telegram.bot_message(answers[-1])
+        )
+        await telegram.push(follow_up)
+        answers = await telegram.wait_for("sendMessage", count=3, chat_id=5)
+    assert answers[1]["text"] == "Answer: Yes.\nRespuesta: Sí."
+    assert answers[2]["text"] == "Answer: Green.\nRespuesta: Verde."
+
+
+async def test_a_question_about_an_album_is_answered_for_each_photo(
+    telegram, executor, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(albums, "QUIET_S", 0.3)
+    colors = ["red", "white", "blue"]
+    photos = [
+        telegram.message(5, media_group_id="a1", photo=telegram.photo(pictures.jpeg(c))) for c in colors
+    ]
+    async with running_bot(telegram, tmp_path / "state", executor):
+        for photo in photos:
+            await telegram.push(photo)
+        [album_reply] = await telegram.wait_for("sendMessage", chat_id=5)
+        answers = await asked(telegram, 5, "what color is it?", telegram.bot_message(album_reply))
+    assert answers[-1]["text"] == (
+        "Answers / Respuestas (3):\n"
+        "1. English: Red.\n   Español: Rojo.\n"
+        "2. English: White.\n   Español: Blanco.\n"
+        "3. English: Blue.\n   Español: Azul."
+    )
+
+
+async def test_in_groups_only_questions_to_the_bot_are_answered(telegram, executor, tmp_path):
+    async with running_bot(telegram, tmp_path / "state", executor):
+        photo, description = await described(telegram, GROUP, "red", user_id=ASKER)
+        bots = telegram.bot_message(description)
+        await telegram.push(telegram.message(GROUP, user_id=ASKER, text="thanks!", reply_to_message=bots))
+        # A question to the person who posted the photo, not to the bot.
+        await telegram.push(
+            telegram.message(GROUP, user_id=40, text="what color is it?", reply_to_message=photo)
+        )
+        await telegram.push(telegram.message(GROUP, user_id=41, text="what color is it?"))
+        await telegram.settle(1.0)
+        assert telegram.count("sendMessage", GROUP) == 1
+        await telegram.push(
+            telegram.message(GROUP, user_id=40, text="what color is it?", reply_to_message=bots)
+        )
+        answers = await telegram.wait_for("sendMessage", count=2, chat_id=GROUP)
+        await telegram.settle(0.5)
+    assert answers[-1]["text"] == "Answer: Red.\nRespuesta: Rojo."
+    assert telegram.count("sendMessage", GROUP) == 2
+
+
+async def test_a_reply_to_a_message_about_no_photo_says_how_to_ask(telegram, executor, tmp_path):
+    async with running_bot(telegram, tmp_path / "state", executor):
+        await telegram.push(telegram.message(5, text="/help", entities=command("/help")))
+        [help_text] = await telegram.wait_for("sendMessage", chat_id=5)
+        replies = await asked(telegram, 5, "what color is it?", telegram.bot_message(help_text))
+    assert replies[-1]["text"].startswith("To ask about a photo, reply to the photo or to my description")
+
+
+async def test_a_question_that_is_too_long_is_refused_politely(telegram, executor, tmp_path):
+    async with running_bot(telegram, tmp_path / "state", executor):
+        photo, _ = await described(telegram, 5, "red")
+        await telegram.push(telegram.message(5, text="why " * 100 + "?", reply_to_message=photo))
+        replies = await telegram.wait_for("sendMessage", count=2, chat_id=5)
+    assert replies[-1]["text"] == f"Please ask a shorter question (at most {MAX_QUESTION_CHARS} characters)."
+
+
+async def test_a_question_about_a_file_that_is_not_a_picture_says_so(telegram, executor, tmp_path):
+    async with running_bot(telegram, tmp_path / "state", executor):
+        pdf = telegram.message(5, document=telegram.document(pictures.pdf(), name="a.pdf"))
+        await telegram.push(pdf)
+        await telegram.wait_for("sendMessage", chat_id=5)
+        replies = await asked(telegram, 5, "what color is it?", pdf)
+    assert replies[-1]["text"].startswith("This is a PDF document")
+
+
+async def test_a_deleted_description_can_no_longer_be_asked_about(telegram, executor, tmp_path):
+    async with running_bot(telegram, tmp_path / "state", executor):
+        photo, description = await described(telegram, 5, "red")
+        await telegram.press(description, photo, "delete:5", user_id=5)
+        await telegram.wait_for("deleteMessage")
+        replies = await asked(telegram, 5, "what color is it?", telegram.bot_message(description))
+    assert replies[-1]["text"].startswith("To ask about a photo")
+
+
+async def test_descriptions_stay_askable_across_a_restart(telegram, executor, tmp_path):
+    async with running_bot(telegram, tmp_path / "state", executor):
+        _, description = await described(telegram, 5, "white")
+    async with running_bot(telegram, tmp_path / "state", executor):
+        replies = await asked(telegram, 5, "what color is it?", telegram.bot_message(description))
+    assert replies[-1]["text"] == "Answer: White.\nRespuesta: Blanco."
+
+
+async def test_an_edited_photo_or_question_is_not_answered_again(telegram, executor, tmp_path):
+    async with running_bot(telegram, tmp_path / "state", executor):
+        photo, _ = await described(telegram, 5, "red")
+        await telegram.push({**photo, "edit_date": photo["date"] + 5}, kind="edited_message")
+        await asyncio.sleep(0.5)
+        edited = telegram.message(5, text="what color is it?", reply_to_message=photo, edit_date=1)
+        await telegram.push(edited, kind="edited_message")
+        await telegram.settle(1.0)
+    assert telegram.count("sendMessage", 5) == 1
+
+
+@pytest.mark.parametrize("chat_id", [5, GROUP])
+async def test_a_busy_executor_says_ask_again(telegram, executor, tmp_path, chat_id):
+    from captioning import QueueFull
+
+    class FullAfterOne(Recording):
+        def submit(self, picture, **keys):
+            if self.questions:
+                raise QueueFull("full")
+            return super().submit(picture, **keys)
+
+    async with running_bot(telegram, tmp_path / "state", FullAfterOne(executor)):
+        _, description = await described(telegram, chat_id, "red", user_id=ASKER)
+        bots = telegram.bot_message(description)
+        await telegram.push(
+            telegram.message(chat_id, user_id=ASKER, text="what is it?", reply_to_message=bots)
+        )
+        replies = await telegram.wait_for("sendMessage", count=2, chat_id=chat_id)
+    assert replies[-1]["text"] == "I'm very busy right now; please ask again in a minute."
+
+
+async def test_a_question_is_not_kept_once_answered(telegram, executor, tmp_path):
+    import sqlite3
+
+    async with running_bot(telegram, tmp_path / "state", executor):
+        _, description = await described(telegram, 5, "red")
+        await asked(telegram, 5, "is the red one mine?", telegram.bot_message(description))
+        await telegram.settle(0.3)  # the update is marked done after its reply
+    with sqlite3.connect(tmp_path / "state" / "bot.sqlite3") as db:
+        bodies = [body for (body,) in db.execute("SELECT body FROM journal WHERE done_at IS NOT NULL")]
+    assert len(bodies) == 2 and set(bodies) == {"{}"}
