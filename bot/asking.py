@@ -10,8 +10,9 @@ not carry the photo the description replied to. So the store remembers which pic
 of the bot's replies is about (an album's answer: all of them, numbered), and an answer is
 remembered the same way, so that a reply to it asks a follow-up question.
 
-In groups only replies to the bot's own messages count, and only questions (with a "?"):
-"thanks!" said to the bot is chatter, and the group hears nothing back.
+In groups only replies to the bot's own messages count, and only those that read as a
+question or a request ("what is he holding?", "describe the background"): "thanks!" said to
+the bot is chatter, and the group hears nothing back.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from telegram import Chat, Message, Update
 from telegram.ext import ContextTypes
 
 from captioning import CaptioningError, Description
-from captioning.questions import MAX_QUESTION_CHARS, Question, question_language
+from captioning.questions import MAX_QUESTION_CHARS, Question, looks_like_a_question, question_language
 
 from . import replies
 from .describing import TooBigForTelegram, download, keep_typing, picture_file, problem, submit
@@ -44,7 +45,7 @@ async def on_reply_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     lang = replies.user_language(user.language_code if user else None)
     text = " ".join((message.text or "").split())
     pictures = _pictures_asked_about(message, context, private=private)
-    if not private and (not pictures or "?" not in text):
+    if not private and (not pictures or not looks_like_a_question(text)):
         return  # chatter, or a reply to the bot that isn't about a picture: not a question
     if not pictures or not re.search(r"\w", text):
         await message.reply_text(replies.message("ask_how", lang))

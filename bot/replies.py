@@ -157,8 +157,8 @@ MESSAGES: dict[str, dict[str, str]] = {
             "In a group, I describe every photo I can see while auto is on.\n\n"
             "Questions: reply to my description with a question, in English or Spanish "
             '("what color is the car?"), and I answer about that photo. In a private chat you '
-            'can also reply to the photo itself; in a group, only replies to me with a "?" '
-            "count as questions.\n\n"
+            "can also reply to the photo itself. In a group, I answer replies to me that ask "
+            'something ("what is he holding?", "describe the background"), not "thanks".\n\n'
             "Commands:\n"
             "/describe - reply to a photo with it to have it described\n"
             "/auto on|off - describe every photo in this chat, or only when asked\n"
@@ -177,8 +177,9 @@ MESSAGES: dict[str, dict[str, str]] = {
             "breve. En un grupo, describo cada foto que veo mientras auto esté activado.\n\n"
             "Preguntas: responde a mi descripción con una pregunta, en español o en inglés "
             '("¿de qué color es el coche?"), y te respondo sobre esa foto. En un chat privado '
-            "también puedes responder a la foto; en un grupo, solo cuentan como preguntas las "
-            'respuestas a mis mensajes que lleven "?".\n\n'
+            "también puedes responder a la foto. En un grupo, contesto las respuestas a mis "
+            'mensajes que preguntan o piden algo ("¿qué tiene en la mano?", "describe el '
+            'fondo"), no un "gracias".\n\n'
             "Comandos:\n"
             "/describe - respóndelo a una foto para que la describa\n"
             "/auto on|off - describir cada foto del chat, o solo cuando se pida\n"

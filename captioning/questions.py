@@ -16,7 +16,14 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["MAX_QUESTION_CHARS", "Question", "QuestionLanguage", "prompt", "question_language"]
+__all__ = [
+    "MAX_QUESTION_CHARS",
+    "Question",
+    "QuestionLanguage",
+    "looks_like_a_question",
+    "prompt",
+    "question_language",
+]
 
 QuestionLanguage = Literal["en", "es"]
 
@@ -26,6 +33,18 @@ MAX_QUESTION_CHARS = 300
 _CONFIDENT = 0.8
 # Marks only Spanish writes: opening question and exclamation marks, ñ.
 _SPANISH_MARKS = re.compile(r"[¿¡ñÑ]")
+# How questions and requests about a picture start, for those typed or dictated without a
+# question mark ("what is he holding", "describe the background", "qué dice el cartel").
+_OPENINGS = frozenset(
+    """
+    what what's whats which who who's whose where where's when why how how's is isn't are
+    aren't was were does doesn't do don't did can could would will should has have any
+    describe tell read explain show count name qué que cuál cual cuáles cuales quién quien
+    quiénes dónde donde cuándo cuando por cómo como cuánto cuanto cuánta cuanta cuántos
+    cuantos cuántas cuantas hay es son está esta están estan tiene tienen puedes describe
+    describa descríbeme describeme dime lee léeme leeme explica cuenta
+    """.split()  # noqa: SIM905 (a word list reads best as words)
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +58,15 @@ class Question:
 def prompt(english_question: str) -> str:
     """The prompt BLIP-2 was taught to answer (its model card's VQA format)."""
     return f"Question: {english_question.strip()} Answer:"
+
+
+def looks_like_a_question(text: str) -> bool:
+    """True for "what color is it?", "describe the background", "qué dice"; False for
+    "thanks!", "lol", "gracias": where every reply is not a question (groups), only these are."""
+    if "?" in text or "¿" in text:
+        return True
+    words = re.findall(r"[\w'\u2019]+", text.lower())
+    return bool(words) and words[0].replace("\u2019", "'") in _OPENINGS
 
 
 def question_language(text: str, hint: str = "en") -> QuestionLanguage:

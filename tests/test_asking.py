@@ -118,6 +118,7 @@ async def test_in_groups_only_questions_to_the_bot_are_answered(telegram, execut
         photo, description = await described(telegram, GROUP, "red", user_id=ASKER)
         bots = telegram.bot_message(description)
         await telegram.push(telegram.message(GROUP, user_id=ASKER, text="thanks!", reply_to_message=bots))
+        await telegram.push(telegram.message(GROUP, user_id=ASKER, text="nice one", reply_to_message=bots))
         # A question to the person who posted the photo, not to the bot.
         await telegram.push(
             telegram.message(GROUP, user_id=40, text="what color is it?", reply_to_message=photo)

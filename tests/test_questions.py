@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from captioning import Description, Engine, ModelLoadError, SettingsError
-from captioning.questions import Question, prompt, question_language
+from captioning.questions import Question, looks_like_a_question, prompt, question_language
 from tests.tiny_models import COLORS, square
 
 
@@ -76,3 +76,25 @@ def test_a_missing_question_model_is_one_clear_error(engine_settings, tmp_path):
     settings = engine_settings.with_overrides(question_translation_model=str(tmp_path / "nowhere"))
     with pytest.raises(ModelLoadError, match="question translation model"):
         Engine.load(settings)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what color is it?",
+        "¿hay un perro",
+        "what is he holding",
+        "Describe the background",
+        "what's on the sign",
+        "qué dice el cartel",
+        "dime cuántas personas hay",
+        "Is it raining",
+    ],
+)
+def test_questions_and_requests_look_like_questions(text):
+    assert looks_like_a_question(text)
+
+
+@pytest.mark.parametrize("text", ["thanks!", "lol", "gracias", "nice photo", "👍", "ok", ""])
+def test_chatter_does_not(text):
+    assert not looks_like_a_question(text)
