@@ -10,7 +10,8 @@ not carry the photo the description replied to. So the store remembers which pic
 of the bot's replies is about (an album's answer: all of them, numbered), and an answer is
 remembered the same way, so that a reply to it asks a follow-up question.
 
-In groups only replies to the bot's own messages count, and only those that read as a
+In a private chat, a photo sent with a question as its caption is answered too, after its
+description. In groups only replies to the bot's own messages count, and only those that read as a
 question or a request ("what is he holding?", "describe the background"): "thanks!" said to
 the bot is chatter, and the group hears nothing back.
 """
@@ -32,7 +33,7 @@ from .describing import TooBigForTelegram, download, keep_typing, picture_file, 
 from .services import services
 from .store import PictureRef
 
-__all__ = ["on_reply_text"]
+__all__ = ["answer_caption", "ask", "on_reply_text"]
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +51,30 @@ async def on_reply_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if not pictures or not re.search(r"\w", text):
         await message.reply_text(replies.message("ask_how", lang))
         return
+    await ask(message, text, pictures, context, lang)
+
+
+async def answer_caption(message: Message, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A photo sent in a private chat with a question as its caption ("what does the sign
+    say?"): answered in a second reply, after its description. Other captions are left be."""
+    text = " ".join((message.caption or "").split())
+    if not looks_like_a_question(text):
+        return
+    user = message.from_user
+    lang = replies.user_language(user.language_code if user else None)
+    await ask(message, text, [picture_file(message, services(context).describer.input_size)], context, lang)
+
+
+async def ask(
+    message: Message, text: str, pictures: list[PictureRef], context: ContextTypes.DEFAULT_TYPE, lang: str
+) -> None:
+    """Ask ``text`` of each picture and reply to ``message`` with the answers."""
     if len(text) > MAX_QUESTION_CHARS:
         await message.reply_text(replies.message("question_too_long", lang, limit=MAX_QUESTION_CHARS))
         return
     question = Question(text, question_language(text, hint=lang))
     svc = services(context)
+    user = message.from_user
     asker = user.id if user else message.chat_id
     typing = asyncio.create_task(keep_typing(context, message))
     try:

@@ -57,8 +57,8 @@ async def describe_message(
     loud: bool,
     asker_lang: str | None = None,
     asker_id: int | None = None,
-) -> None:
-    """Describe the picture in ``target`` and reply to it.
+) -> Description | None:
+    """Describe the picture in ``target`` and reply to it; the description, if there is one.
 
     ``loud`` decides whether problems are explained (private chats, /describe) or ignored
     (automatic descriptions in groups, which must not add noise).
@@ -76,6 +76,7 @@ async def describe_message(
         sent = await reply.send(replies.describe_reply(description, chat_lang), markup)
         picture = picture_file(target, svc.describer.input_size)
         svc.store.remember_pictures(sent.chat_id, sent.message_id, [picture])
+        return description
     except (InvalidImage, TooBigForTelegram, Busy, RequestTimeout) as exc:
         if loud:
             await reply.send(problem(exc, lang))
@@ -88,6 +89,7 @@ async def describe_message(
         raise
     finally:
         typing.cancel()
+    return None
 
 
 async def describe_one(

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from telegram import Chat, ChatMember, Message, Update
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
+from captioning import Busy, CaptioningError, TooManyQueued
+
 from . import replies
 from .albums import describe_album
-from .describing import describe_message, describe_one
+from .asking import answer_caption
+from .describing import TooBigForTelegram, describe_message, describe_one, problem
 from .journal import keep_pending
 from .services import services
 from .store import LANGUAGES
@@ -29,6 +33,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# A button press answered within this many seconds needs no "working on it" toast.
+QUICK_ANSWER_S = 2.0
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -120,9 +127,31 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if photo is None or not (photo.photo or photo.document):
         await query.answer(replies.message("picture_gone", lang), show_alert=True)
         return
-    await query.answer(replies.message("describing_again", lang))
     chat_lang = services(context).store.chat_settings(message.chat_id).lang
-    description = await describe_one(photo, context, patient=False, detailed=True)
+    describing = asyncio.ensure_future(describe_one(photo, context, patient=False, detailed=True))
+    # Telegram shows a spinner until the button press is answered: answer it at once if the
+    # description is quick (or refused at once, as when the queue is full: said in an alert),
+    # else with a "describing it again" toast, and the description is edited in when ready.
+    await asyncio.wait({describing}, timeout=QUICK_ANSWER_S)
+    if not describing.done():
+        await query.answer(replies.message("describing_again", lang))
+    elif describing.exception() is not None:
+        error = describing.exception()
+        if not isinstance(error, (CaptioningError, TooBigForTelegram)):
+            raise error
+        text = replies.message("busy_again", lang) if _is_busy(error) else problem(error, lang)
+        await query.answer(text, show_alert=True)
+        return
+    else:
+        await query.answer()
+    try:
+        description = await describing
+    except (CaptioningError, TooBigForTelegram) as exc:
+        # The old description stays. A private chat hears why; a group isn't told.
+        log.info("update %s: describing again failed: %s", update.update_id, type(exc).__name__)
+        if _is_private(update):
+            await message.reply_text(problem(exc, lang), do_quote=True)
+        return
     markup = replies.buttons(int(asker or 0), chat_lang)
     await message.edit_text(replies.describe_reply(description, chat_lang), reply_markup=markup)
 
@@ -144,8 +173,12 @@ async def _describe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message, loud = update.effective_message, _is_private(update)
     if message.media_group_id:
         await describe_album(message, context, loud=loud)
-    else:
-        await describe_message(message, context, loud=loud)
+    elif await describe_message(message, context, loud=loud) is not None and loud and message.caption:
+        await answer_caption(message, context)
+
+
+def _is_busy(error: BaseException) -> bool:
+    return isinstance(error, Busy) and not isinstance(error, TooManyQueued)
 
 
 def _is_private(update: Update) -> bool:

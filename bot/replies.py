@@ -157,7 +157,8 @@ MESSAGES: dict[str, dict[str, str]] = {
             "In a group, I describe every photo I can see while auto is on.\n\n"
             "Questions: reply to my description with a question, in English or Spanish "
             '("what color is the car?"), and I answer about that photo. In a private chat you '
-            "can also reply to the photo itself. In a group, I answer replies to me that ask "
+            "can also reply to the photo itself, or send the photo with your question as its "
+            "caption. In a group, I answer replies to me that ask "
             'something ("what is he holding?", "describe the background"), not "thanks".\n\n'
             "Commands:\n"
             "/describe - reply to a photo with it to have it described\n"
@@ -177,7 +178,8 @@ MESSAGES: dict[str, dict[str, str]] = {
             "breve. En un grupo, describo cada foto que veo mientras auto esté activado.\n\n"
             "Preguntas: responde a mi descripción con una pregunta, en español o en inglés "
             '("¿de qué color es el coche?"), y te respondo sobre esa foto. En un chat privado '
-            "también puedes responder a la foto. En un grupo, contesto las respuestas a mis "
+            "también puedes responder a la foto, o enviarla con tu pregunta como pie de foto. "
+            "En un grupo, contesto las respuestas a mis "
             'mensajes que preguntan o piden algo ("¿qué tiene en la mano?", "describe el '
             'fondo"), no un "gracias".\n\n'
             "Comandos:\n"
@@ -230,6 +232,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "question_too_long": {
         "en": "Please ask a shorter question (at most {limit} characters).",
         "es": "Haz una pregunta más corta (como mucho {limit} caracteres).",
+    },
+    "busy_again": {
+        "en": "I'm very busy right now; please press the button again in a minute.",
+        "es": "Estoy muy ocupado ahora; vuelve a pulsar el botón en un minuto.",
     },
     "busy_question": {
         "en": "I'm very busy right now; please ask again in a minute.",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bot.app import build_application
 from bot.settings import BotSettings
+from captioning import QueueFull
 from captioning.executor import Executor
 from tests.fake_telegram import FakeTelegram
 
@@ -51,6 +52,22 @@ async def running_bot(
         await application.stop()
         await application.shutdown()
         await application.post_shutdown(application)
+
+
+class RecordingDescriber:
+    """The real executor, noting what each picture was submitted with (``submitted``); from
+    the ``full_after``-th picture on, it refuses them as a full queue does."""
+
+    def __init__(self, inner: Executor, full_after: int | None = None) -> None:
+        self.inner, self.full_after = inner, full_after
+        self.submitted: list[dict] = []
+        self.ready, self.input_size = True, inner.input_size
+
+    def submit(self, picture: bytes, **keys):
+        if self.full_after is not None and len(self.submitted) >= self.full_after:
+            raise QueueFull("I'm very busy right now; please send the picture again in a minute.")
+        self.submitted.append(keys)
+        return self.inner.submit(picture, **keys)
 
 
 async def started_executor(engine) -> Executor:

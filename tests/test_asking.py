@@ -9,23 +9,11 @@ import pytest
 from bot import albums
 from captioning.questions import MAX_QUESTION_CHARS
 from tests import pictures
-from tests.bot_harness import running_bot
+from tests.bot_harness import RecordingDescriber, running_bot
 from tests.fake_telegram import command
 
 GROUP = -100999
 ASKER = 31
-
-
-class Recording:
-    """The real executor, noting the question each picture was submitted with."""
-
-    def __init__(self, inner) -> None:
-        self.inner, self.questions = inner, []
-        self.ready, self.input_size = True, inner.input_size
-
-    def submit(self, picture, **keys):
-        self.questions.append(keys.get("question"))
-        return self.inner.submit(picture, **keys)
 
 
 async def described(telegram, chat_id: int, color: str, count: int = 1, **who) -> tuple[dict, dict]:
@@ -44,7 +32,7 @@ async def asked(telegram, chat_id: int, text: str, reply_to: dict, **who) -> lis
 
 
 async def test_a_reply_to_the_description_asks_about_the_photo(telegram, executor, tmp_path):
-    describer = Recording(executor)
+    describer = RecordingDescriber(executor)
     async with running_bot(telegram, tmp_path / "state", describer):
         _, description = await described(telegram, 5, "red")
         question = telegram.message(
@@ -56,7 +44,8 @@ async def test_a_reply_to_the_description_asks_about_the_photo(telegram, executo
     assert answer["text"] == "Answer: Red.\nRespuesta: Rojo."
     assert answer["reply_parameters"]["message_id"] == question["message_id"]
     # The photo went through the executor twice: described, then asked about.
-    assert [q and (q.text, q.language) for q in describer.questions] == [None, ("what color is it?", "en")]
+    asked = [keys.get("question") for keys in describer.submitted]
+    assert [q and (q.text, q.language) for q in asked] == [None, ("what color is it?", "en")]
 
 
 async def test_a_spanish_question_in_reply_to_the_photo_itself_in_private(telegram, executor, tmp_path):
@@ -190,15 +179,7 @@ async def test_an_edited_photo_or_question_is_not_answered_again(telegram, execu
 
 @pytest.mark.parametrize("chat_id", [5, GROUP])
 async def test_a_busy_executor_says_ask_again(telegram, executor, tmp_path, chat_id):
-    from captioning import QueueFull
-
-    class FullAfterOne(Recording):
-        def submit(self, picture, **keys):
-            if self.questions:
-                raise QueueFull("full")
-            return super().submit(picture, **keys)
-
-    async with running_bot(telegram, tmp_path / "state", FullAfterOne(executor)):
+    async with running_bot(telegram, tmp_path / "state", RecordingDescriber(executor, full_after=1)):
         _, description = await described(telegram, chat_id, "red", user_id=ASKER)
         bots = telegram.bot_message(description)
         await telegram.push(
@@ -218,3 +199,18 @@ async def test_a_question_is_not_kept_once_answered(telegram, executor, tmp_path
     with sqlite3.connect(tmp_path / "state" / "bot.sqlite3") as db:
         bodies = [body for (body,) in db.execute("SELECT body FROM journal WHERE done_at IS NOT NULL")]
     assert len(bodies) == 2 and set(bodies) == {"{}"}
+
+
+async def test_a_photo_with_a_question_as_its_caption_gets_the_answer_too(telegram, executor, tmp_path):
+    async with running_bot(telegram, tmp_path / "state", executor):
+        asking = telegram.message(5, photo=telegram.photo(pictures.jpeg("blue")), caption="what color is it?")
+        await telegram.push(asking)
+        description, answer = await telegram.wait_for("sendMessage", count=2, chat_id=5)
+        labelled = telegram.message(6, photo=telegram.photo(pictures.jpeg("red")), caption="my new rug")
+        await telegram.push(labelled)
+        await telegram.wait_for("sendMessage", chat_id=6)
+        await telegram.settle(1.0)
+    assert description["text"].startswith("Automatic description")
+    assert answer["text"] == "Answer: Blue.\nRespuesta: Azul."
+    assert answer["reply_parameters"]["message_id"] == asking["message_id"]
+    assert telegram.count("sendMessage", 6) == 1  # a caption that asks nothing is left be
