@@ -23,6 +23,7 @@ import logging
 import re
 
 from telegram import Chat, Message, Update
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
 from captioning import CaptioningError, Description
@@ -81,6 +82,10 @@ async def ask(
         results = await asyncio.gather(
             *(_answer(p, question, message.chat_id, asker, context) for p in pictures), return_exceptions=True
         )
+        for result in results:
+            if isinstance(result, TelegramError) and not isinstance(result, BadRequest):
+                # Telegram unreachable: the error handler keeps the update for a replay.
+                raise result
         said: list[Description | str] = [
             r if isinstance(r, Description) else _explain(r, lang) for r in results
         ]
@@ -119,6 +124,8 @@ async def _answer(
 
 
 def _explain(error: BaseException, lang: str) -> str:
+    if isinstance(error, BadRequest):  # Telegram no longer has the file
+        return replies.message("picture_gone", lang)
     if not isinstance(error, (CaptioningError, TooBigForTelegram)):
         log.error("Answering a question failed", exc_info=error)
     return problem(error, lang, asking=True)

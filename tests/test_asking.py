@@ -10,7 +10,7 @@ from bot import albums
 from captioning.questions import MAX_QUESTION_CHARS
 from tests import pictures
 from tests.bot_harness import RecordingDescriber, running_bot
-from tests.fake_telegram import command
+from tests.fake_telegram import FakeTelegram, command
 
 GROUP = -100999
 ASKER = 31
@@ -214,3 +214,28 @@ async def test_a_photo_with_a_question_as_its_caption_gets_the_answer_too(telegr
     assert answer["text"] == "Answer: Blue.\nRespuesta: Azul."
     assert answer["reply_parameters"]["message_id"] == asking["message_id"]
     assert telegram.count("sendMessage", 6) == 1  # a caption that asks nothing is left be
+
+
+async def test_a_question_met_by_a_telegram_outage_is_answered_after_a_restart(telegram, executor, tmp_path):
+    from tests.test_no_photo_lost import journaled
+
+    state = tmp_path / "state"
+    async with running_bot(telegram, state, executor):
+        photo, _ = await described(telegram, 5, "green")
+        telegram.fail_next["getFile"] = [FakeTelegram.bad_gateway()]
+        question = await telegram.push(telegram.message(5, text="what color is it?", reply_to_message=photo))
+        await telegram.wait_for("getFile", count=2)  # the description's, then the failed one
+        await telegram.settle(0.5)
+        assert telegram.count("sendMessage", 5) == 1  # no answer, and no "something went wrong"
+    assert journaled(state)[question] is False
+    async with running_bot(telegram, state, executor):
+        replies = await telegram.wait_for("sendMessage", count=2, chat_id=5)
+    assert replies[-1]["text"] == "Answer: Green.\nRespuesta: Verde."
+
+
+async def test_a_file_telegram_no_longer_has_is_said_plainly(telegram, executor, tmp_path):
+    async with running_bot(telegram, tmp_path / "state", executor):
+        photo, _ = await described(telegram, 5, "green")
+        telegram.fail_next["getFile"] = [{"error_code": 400, "description": "Bad Request: invalid file_id"}]
+        replies = await asked(telegram, 5, "what color is it?", photo)
+    assert replies[-1]["text"] == "I can't find the picture this describes any more."
