@@ -128,4 +128,4 @@ def _explain(error: BaseException, lang: str) -> str:
         return replies.message("picture_gone", lang)
     if not isinstance(error, (CaptioningError, TooBigForTelegram)):
         log.error("Answering a question failed", exc_info=error)
-    return problem(error, lang, asking=True)
+    return problem(error, lang, task="answer")

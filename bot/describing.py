@@ -183,16 +183,22 @@ class TooBigForTelegram(Exception):
         self.size_mb = size_mb
 
 
-def problem(error: BaseException, lang: str, *, asking: bool = False) -> str:
-    """What to tell the person when their picture (or their question about it) failed."""
+# What to ask of the person when the queue is full, by what they were doing.
+_TRY_AGAIN = {"describe": "busy", "again": "busy_again", "answer": "busy_question"}
+
+
+def problem(error: BaseException, lang: str, *, task: str = "describe") -> str:
+    """What to tell the person when their picture failed: while being described
+    (``describe``), described again from the button (``again``), or asked about (``answer``)."""
+    asking = task == "answer"
     if isinstance(error, InvalidImage):
         return replies.invalid_image(error.reason, lang)
     if isinstance(error, TooBigForTelegram):
         return replies.message("too_large_to_download", lang, size_mb=error.size_mb)
+    if isinstance(error, TooManyQueued):
+        return replies.message("too_many_queued", lang)
     if isinstance(error, Busy):
-        if asking and not isinstance(error, TooManyQueued):
-            return replies.message("busy_question", lang)
-        return replies.busy(error, lang)
+        return replies.message(_TRY_AGAIN[task], lang)
     if isinstance(error, RequestTimeout):
         return replies.message("timeout_question" if asking else "timeout", lang)
     return replies.message("failed_question" if asking else "failed", lang)

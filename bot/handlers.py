@@ -9,7 +9,7 @@ from telegram import Chat, ChatMember, Message, Update
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
-from captioning import Busy, CaptioningError, TooManyQueued
+from captioning import CaptioningError
 
 from . import replies
 from .albums import describe_album
@@ -139,8 +139,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         error = describing.exception()
         if not isinstance(error, (CaptioningError, TooBigForTelegram)):
             raise error
-        text = replies.message("busy_again", lang) if _is_busy(error) else problem(error, lang)
-        await query.answer(text, show_alert=True)
+        await query.answer(problem(error, lang, task="again"), show_alert=True)
         return
     else:
         await query.answer()
@@ -175,10 +174,6 @@ async def _describe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await describe_album(message, context, loud=loud)
     elif await describe_message(message, context, loud=loud) is not None and loud and message.caption:
         await answer_caption(message, context)
-
-
-def _is_busy(error: BaseException) -> bool:
-    return isinstance(error, Busy) and not isinstance(error, TooManyQueued)
 
 
 def _is_private(update: Update) -> bool:

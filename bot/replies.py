@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from captioning import Description, TooManyQueued
+from captioning import Description
 
 from .store import Language
 
@@ -353,11 +353,6 @@ LANGUAGE_NAMES = {
     "es": {"en": "Spanish", "es": "español"},
     "both": {"en": "English and Spanish", "es": "inglés y español"},
 }
-
-
-def busy(error: Exception, lang: str) -> str:
-    """The message for a picture the executor had no room for (captioning.Busy)."""
-    return message("too_many_queued" if isinstance(error, TooManyQueued) else "busy", lang)
 
 
 def invalid_image(reason: str, lang: str) -> str:

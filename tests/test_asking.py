@@ -67,16 +67,8 @@ async def test_the_answer_comes_in_the_chats_languages(telegram, executor, tmp_p
 async def test_a_follow_up_replies_to_the_answer(telegram, executor, tmp_path):
     async with running_bot(telegram, tmp_path / "state", executor):
         _, description = await described(telegram, 5, "green")
-        first = telegram.message(
-            5, text="is it a square?", reply_to_message=telegram.bot_message(description)
-        )
-        await telegram.push(first)
-        answers = await telegram.wait_for("sendMessage", count=2, chat_id=5)
-        follow_up = telegram.message(
-            5, text="what color is it?", reply_to_message=telegram.bot_message(answers[-1])
-        )
-        await telegram.push(follow_up)
-        answers = await telegram.wait_for("sendMessage", count=3, chat_id=5)
+        answers = await asked(telegram, 5, "is it a square?", telegram.bot_message(description))
+        answers = await asked(telegram, 5, "what color is it?", telegram.bot_message(answers[-1]))
     assert answers[1]["text"] == "Answer: Yes.\nRespuesta: Sí."
     assert answers[2]["text"] == "Answer: Green.\nRespuesta: Verde."
 
