@@ -26,7 +26,7 @@ from pathlib import Path
 
 from bench.common import ROOT, header, jpeg, random_engine, record
 from bench.common import percentile as pct
-from captioning import Description, EngineSettings, load_image
+from captioning import EngineSettings, Translated, load_image
 from captioning.executor import Executor
 from tests.bot_harness import running_bot
 from tests.fake_telegram import FakeTelegram
@@ -40,8 +40,8 @@ class InstantEngine:
     def prepare(self, picture):
         return load_image(picture, min_side=self.input_size) if isinstance(picture, bytes) else picture
 
-    def describe(self, pictures, detailed=False):
-        return [Description("a photo", "una foto") for _ in pictures]
+    def run(self, kind, pictures, tasks):
+        return [Translated("a photo", {"es": "una foto"}) for _ in pictures]
 
 
 class Harness:

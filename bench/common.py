@@ -11,8 +11,13 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from captioning import Engine, EngineSettings, synthetic
-from captioning.models import Models
+from captioning.models import quiet_transformers
+
+# Before the model classes load: transformers' advice (no torchvision, say) is noise here.
+quiet_transformers()
+
+from captioning import Engine, EngineSettings, synthetic  # noqa: E402
+from captioning.translation import MarianTranslator  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS_MD = ROOT / "docs" / "benchmarks.md"
@@ -54,15 +59,13 @@ def random_engine(
         )
     torch_device = torch.device("cuda:0" if device == "cuda" else device)
     torch_dtype = getattr(torch, dtype)
-    models = Models(
-        processor,
-        captioner.to(torch_device, torch_dtype).eval(),
+    marian = MarianTranslator(
         tokenizer,
         translator.to(torch_device, torch_dtype).eval(),
-        torch_device,
-        torch_dtype,
+        max_new_tokens=settings.translation_max_new_tokens,
+        num_beams=settings.translation_num_beams,
     )
-    return Engine(models, settings)
+    return Engine(processor, captioner.to(torch_device, torch_dtype).eval(), {"es": marian}, settings)
 
 
 def jpeg(size: tuple[int, int] = (640, 480), seed: int = 0) -> bytes:

@@ -96,8 +96,8 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as folder:
         engine = build_engine(args.mode, args.tokens, Path(folder))
-        blip = synthetic.count_parameters(engine.models.captioner)
-        marian = synthetic.count_parameters(engine.models.translator)
+        blip = synthetic.count_parameters(engine.captioner)
+        marian = synthetic.count_parameters(engine.translators["es"].model)
         warmup = photos(4)
         one_at_a_time(engine, warmup[:1], args.task)
         batched(engine, warmup, args.task)
@@ -124,7 +124,7 @@ def main() -> int:
         "",
         *header(f"python -m bench.engine_batching {' '.join(sys.argv[1:])}".replace(" --record", "").strip()),
         f"- models: BLIP-2 {blip / 1e6:,.1f} M + Marian {marian / 1e6:,.1f} M parameters, "
-        f"{str(engine.models.dtype).removeprefix('torch.')}, "
+        f"{str(engine.dtype).removeprefix('torch.')}, "
         f"{args.tokens} tokens per {'answer' if args.task == 'answer' else 'caption'} and per translation, "
         f"translation beams {engine.settings.translation_num_beams}, median of {args.repeats}",
         "",

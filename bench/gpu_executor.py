@@ -89,7 +89,7 @@ def main() -> int:
         return 2
     dtype = "float16" if args.device.startswith("cuda") else "float32"
     engine = random_engine(args.shape, device=args.device, dtype=dtype, tokens=args.tokens)
-    language_model = engine.models.captioner.language_model
+    language_model = engine.captioner.language_model
     if args.static_cache:
         engine._caption_generation.cache_implementation = "static"
     if args.compile:

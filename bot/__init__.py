@@ -1,6 +1,7 @@
-"""The Telegram side: photos in, English and Spanish descriptions out. Never imports torch."""
+"""The Telegram side: photos in, descriptions in each chat's languages out. Never imports torch."""
 
 from .app import build_application
-from .settings import BotSettings, load_settings
+from .runner import Runner
+from .settings import BotSettings, Timings, load_settings
 
-__all__ = ["BotSettings", "build_application", "load_settings"]
+__all__ = ["BotSettings", "Runner", "Timings", "build_application", "load_settings"]

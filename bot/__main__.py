@@ -1,24 +1,33 @@
-"""``python -m bot``: settings -> application -> run (long polling, or a webhook)."""
+"""``python -m bot``: settings -> application -> runner (long polling, or a webhook).
+
+Exit status: 0 after SIGTERM or Ctrl-C; 2 for a problem only a person can fix (no token, a
+token Telegram rejects, a bad setting, a model that can't be loaded), said in one line; 1 for
+a failure the bot can't get past by itself (the database stays unavailable, the model thread
+stops), said in one log line, for a supervisor to restart it.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import secrets
+import signal
 import sys
-from urllib.parse import urlsplit
-
-from telegram.error import InvalidToken
 
 from captioning import CaptioningError
 
 from .app import build_application
+from .runner import Runner, TokenRejected
 from .settings import BotSettings, MissingToken, load_settings
+from .store import StoreUnavailable
 
 __all__ = ["configure_logging", "main"]
 
+log = logging.getLogger("bot")
+
 
 class RedactToken(logging.Filter):
-    """Replaces the token wherever it appears in a log line: a second guard, after quiet httpx."""
+    """Replaces the token wherever it appears in a log line: in the message, its arguments,
+    or a traceback (a network error's text carries the request URL, which carries the token)."""
 
     def __init__(self, token: str) -> None:
         super().__init__()
@@ -28,10 +37,12 @@ class RedactToken(logging.Filter):
         text = record.getMessage()
         if self._token in text:
             record.msg, record.args = text.replace(self._token, "<token>"), None
-        if record.exc_info and record.exc_info[1] is not None and self._token in str(record.exc_info[1]):
-            record.exc_text = (
-                logging.Formatter().formatException(record.exc_info).replace(self._token, "<token>")
-            )
+        if record.exc_info and record.exc_info[1] is not None:
+            formatted = logging.Formatter().formatException(record.exc_info)
+            if self._token in formatted:
+                record.exc_text = formatted.replace(self._token, "<token>")
+        if record.exc_text and self._token in record.exc_text:
+            record.exc_text = record.exc_text.replace(self._token, "<token>")
         return True
 
 
@@ -44,6 +55,15 @@ def configure_logging(settings: BotSettings) -> None:
     # httpx logs every request URL at INFO, and a Bot API URL contains the token.
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+async def serve(settings: BotSettings, engine_settings) -> int:
+    application = build_application(settings, engine_settings)
+    runner = Runner(application)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, runner.request_stop)
+    return await runner.run()
 
 
 def main() -> int:
@@ -60,30 +80,19 @@ def main() -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings)
-    application = build_application(settings, engine_settings)
     try:
-        if settings.webhook_url:
-            secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-            application.run_webhook(
-                listen=settings.webhook_listen,
-                port=settings.webhook_port,
-                # The local server answers on the path of the public URL (behind a proxy, say).
-                url_path=urlsplit(settings.webhook_url).path.strip("/"),
-                webhook_url=settings.webhook_url,
-                secret_token=secret or secrets.token_urlsafe(32),
-                bootstrap_retries=-1,
-            )
-        else:
-            # Retry start-up on network errors for as long as it takes (a server that boots
-            # before its network is up); a rejected token still stops at once.
-            application.run_polling(bootstrap_retries=-1)
-    except CaptioningError as exc:  # models that can't be loaded, found in post_init
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except InvalidToken:
+        return asyncio.run(serve(settings, engine_settings))
+    except TokenRejected:
         print("error: Telegram rejected TELEGRAM_BOT_TOKEN; check it with @BotFather.", file=sys.stderr)
+        return 2
+    except CaptioningError as exc:  # models that can't be loaded, a bad setting found late
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except StoreUnavailable as exc:
+        log.error("Stopping: %s. Exit status 1, for a supervisor to restart the bot.", exc)
         return 1
-    return 0
+    except KeyboardInterrupt:  # a second Ctrl-C, while stopping
+        return 130
 
 
 if __name__ == "__main__":

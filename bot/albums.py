@@ -1,97 +1,69 @@
 """Photos sent together (one ``media_group_id``) get one answer, numbered in their order.
 
-Telegram delivers an album as separate updates, over a second or two. The first photo's
-handler leads: it waits until no new photo has joined for ``QUIET_S``, describes them all
-(the executor batches them), and sends one reply to the first photo. The other handlers
-wait for that reply, so that every photo's update is marked done only once it is answered;
-after a restart the journal replays an unfinished album's updates together, and they are
-gathered again the same way.
+The first photo's handler leads (see :mod:`bot.gathering`): once the album is complete it
+describes every photo (the executor batches them) and sends one reply to the first photo.
+The other photos' handlers wait for that reply, and fail with the leader's error if it
+couldn't be sent, so that every photo's update stays in the journal until the album is
+answered; after a restart the journal replays an unfinished album's updates together, and
+they are gathered again the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 
 from telegram import Message
-from telegram.ext import ContextTypes
 
-from captioning import Description
+from captioning import Translated
 
 from . import replies
-from .describing import describe_one, keep_typing, picture_file
-from .services import services
+from .chats import chat_languages
+from .context import BotContext
+from .describing import describe_one, owner_id
+from .journal import Deferred
+from .messages import ui_language
+from .pictures import picture_file
 
-__all__ = ["QUIET_S", "Albums", "describe_album"]
-
-QUIET_S = 1.5
-
-
-@dataclass(eq=False)
-class _Album:
-    messages: list[Message] = field(default_factory=list)
-    joined: asyncio.Event = field(default_factory=asyncio.Event)
-    answered: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def settle(self, quiet_s: float) -> None:
-        """Return once no photo has joined for ``quiet_s`` seconds."""
-        while True:
-            self.joined.clear()
-            try:
-                await asyncio.wait_for(self.joined.wait(), quiet_s)
-            except TimeoutError:
-                return
+__all__ = ["describe_album"]
 
 
-class Albums:
-    """The albums still gathering photos, by chat and media_group_id."""
-
-    def __init__(self) -> None:
-        self._open: dict[tuple[int, str], _Album] = {}
-
-    def join(self, message: Message) -> tuple[_Album, bool]:
-        """Add the photo to its album; True for the first photo, whose handler leads."""
-        key = (message.chat_id, message.media_group_id or "")
-        album = self._open.get(key)
-        leader = album is None
-        if album is None:
-            album = self._open[key] = _Album()
-        if all(m.message_id != message.message_id for m in album.messages):  # a replay twice
-            album.messages.append(message)
-        album.joined.set()
-        return album, leader
-
-    def close(self, message: Message) -> None:
-        self._open.pop((message.chat_id, message.media_group_id or ""), None)
-
-
-async def describe_album(message: Message, context: ContextTypes.DEFAULT_TYPE, *, loud: bool) -> None:
+async def describe_album(message: Message, context: BotContext, *, loud: bool) -> None:
     """One reply for the whole album; every photo's handler returns once it is sent."""
-    svc = services(context)
+    svc = context.services
     album, leader = svc.albums.join(message)
     if not leader:
-        await album.answered.wait()
+        await album.wait()
         return
-    typing = asyncio.create_task(keep_typing(context, message))
     try:
-        await album.settle(QUIET_S)
-        svc.albums.close(message)  # photos arriving from now on start a new answer
-        members = sorted(album.messages, key=lambda m: m.message_id)
-        results: list[Description | BaseException] = await asyncio.gather(
-            *(describe_one(m, context, patient=not loud) for m in members), return_exceptions=True
-        )
-        if not loud and not any(isinstance(r, Description) for r in results):
-            return  # nothing to say, and a group doesn't want to hear about it
-        user = message.from_user
-        lang = replies.user_language(user.language_code if user else None)
-        chat_lang = svc.store.chat_settings(message.chat_id).lang
-        text = replies.album_reply(results, chat_lang, lang)
-        markup = replies.buttons(user.id if user else 0, chat_lang, again=False)
-        sent = await members[0].reply_text(text, do_quote=True, reply_markup=markup)
-        # A question in reply to this answer is asked of every picture, numbered the same way.
-        size = svc.describer.input_size
-        svc.store.remember_pictures(sent.chat_id, sent.message_id, [picture_file(m, size) for m in members])
+        async with svc.presence.working(message):
+            if not await album.settle(svc.timings.album_quiet_s, svc.stopping):
+                raise Deferred("stopping")
+            svc.albums.close(message)  # photos arriving from now on start a new answer
+            members = sorted(album.messages, key=lambda m: m.message_id)
+            person = message.from_user
+            languages = await chat_languages(svc, message.chat, person)
+            results: list[Translated | BaseException] = await asyncio.gather(
+                *(describe_one(m, context, patient=not loud, languages=languages) for m in members),
+                return_exceptions=True,
+            )
+            deferred = next((r for r in results if isinstance(r, Deferred)), None)
+            if deferred is not None:
+                raise deferred  # no room now: the whole album is tried again later, as one
+            if not loud and not any(isinstance(r, Translated) for r in results):
+                album.answered()
+                return  # nothing to say, and a group doesn't want to hear about it
+            ui = ui_language(person.language_code if person else None)
+            text = replies.album_reply(results, languages, ui)
+            sent = await members[0].reply_text(
+                text, do_quote=True, reply_markup=replies.buttons(languages, again=False)
+            )
+            # A question in reply to this answer is asked of every picture, numbered the same way.
+            size = svc.describer.input_size
+            pictures = [picture_file(m, size) for m in members]
+            await svc.store.remember_reply(sent.chat_id, sent.message_id, owner_id(message), pictures)
+    except BaseException as exc:
+        album.answered(exc)
+        raise
     finally:
-        typing.cancel()
         svc.albums.close(message)
-        album.answered.set()
+    album.answered()

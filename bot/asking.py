@@ -10,6 +10,10 @@ not carry the photo the description replied to. So the store remembers which pic
 of the bot's replies is about (an album's answer: all of them, numbered), and an answer is
 remembered the same way, so that a reply to it asks a follow-up question.
 
+A question is put to BLIP-2 in English: one in another language goes through that
+language's question model first. A language whose model is off (not configured, or not
+loaded) gets a short message that asks for English instead.
+
 In a private chat, a photo sent with a question as its caption is answered too, after its
 description. In groups only replies to the bot's own messages count, and only those that read as a
 question or a request ("what is he holding?", "describe the background"): "thanks!" said to
@@ -22,16 +26,22 @@ import asyncio
 import logging
 import re
 
-from telegram import Chat, Message, Update
-from telegram.error import BadRequest, TelegramError
-from telegram.ext import ContextTypes
+from telegram import Message, Update, User
+from telegram.error import TelegramError
 
-from captioning import CaptioningError, Description
+from captioning import Answer, CaptioningError, Stopped, Translated
+from captioning.languages import native_name
 from captioning.questions import MAX_QUESTION_CHARS, Question, looks_like_a_question, question_language
 
 from . import replies
-from .describing import TooBigForTelegram, download, keep_typing, picture_file, problem, submit
-from .services import services
+from .chats import chat_languages, translations
+from .context import BotContext
+from .describing import owner_id, problem, submit
+from .journal import Deferred
+from .messages import message as text_of
+from .messages import ui_language
+from .permissions import is_private
+from .pictures import PictureGone, TooBigForTelegram, picture_file
 from .store import PictureRef
 
 __all__ = ["answer_caption", "ask", "on_reply_text"]
@@ -39,93 +49,91 @@ __all__ = ["answer_caption", "ask", "on_reply_text"]
 log = logging.getLogger(__name__)
 
 
-async def on_reply_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_reply_text(update: Update, context: BotContext) -> None:
     """Text sent as a reply: a question about the pictures the replied-to message is about."""
     message = update.effective_message
-    private = update.effective_chat.type == Chat.PRIVATE
+    private = is_private(update)
     user = update.effective_user
-    lang = replies.user_language(user.language_code if user else None)
+    ui = ui_language(user.language_code if user else None)
     text = " ".join((message.text or "").split())
-    pictures = _pictures_asked_about(message, context, private=private)
+    pictures = await _pictures_asked_about(message, context, private=private)
     if not private and (not pictures or not looks_like_a_question(text)):
         return  # chatter, or a reply to the bot that isn't about a picture: not a question
     if not pictures or not re.search(r"\w", text):
-        await message.reply_text(replies.message("ask_how", lang))
+        await message.reply_text(text_of("ask_how", ui))
         return
-    await ask(message, text, pictures, context, lang)
+    await ask(message, text, pictures, context, user)
 
 
-async def answer_caption(message: Message, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def answer_caption(message: Message, context: BotContext) -> None:
     """A photo sent in a private chat with a question as its caption ("what does the sign
     say?"): answered in a second reply, after its description. Other captions are left be."""
     text = " ".join((message.caption or "").split())
     if not looks_like_a_question(text):
         return
-    user = message.from_user
-    lang = replies.user_language(user.language_code if user else None)
-    await ask(message, text, [picture_file(message, services(context).describer.input_size)], context, lang)
+    picture = picture_file(message, context.services.describer.input_size)
+    await ask(message, text, [picture], context, message.from_user)
 
 
 async def ask(
-    message: Message, text: str, pictures: list[PictureRef], context: ContextTypes.DEFAULT_TYPE, lang: str
+    message: Message, text: str, pictures: list[PictureRef], context: BotContext, asker: User | None
 ) -> None:
     """Ask ``text`` of each picture and reply to ``message`` with the answers."""
+    svc = context.services
+    ui = ui_language(asker.language_code if asker else None)
     if len(text) > MAX_QUESTION_CHARS:
-        await message.reply_text(replies.message("question_too_long", lang, limit=MAX_QUESTION_CHARS))
+        await message.reply_text(text_of("question_too_long", ui, limit=MAX_QUESTION_CHARS))
         return
-    question = Question(text, question_language(text, hint=lang))
-    svc = services(context)
-    user = message.from_user
-    asker = user.id if user else message.chat_id
-    typing = asyncio.create_task(keep_typing(context, message))
-    try:
+    describer = svc.describer
+    known = ("en", *describer.languages, *describer.question_languages)
+    question = Question(text, question_language(text, hint=ui, languages=known))
+    if question.language not in describer.question_languages:
+        await message.reply_text(
+            text_of("question_language_off", ui, language=native_name(question.language))
+        )
+        return
+    languages = await chat_languages(svc, message.chat, asker)
+    task = Answer(question, translations(languages))
+    async with svc.presence.working(message):
         results = await asyncio.gather(
-            *(_answer(p, question, message.chat_id, asker, context) for p in pictures), return_exceptions=True
+            *(_answer(p, task, message, asker, context) for p in pictures), return_exceptions=True
         )
         for result in results:
-            if isinstance(result, TelegramError) and not isinstance(result, BadRequest):
-                # Telegram unreachable: the error handler keeps the update for a replay.
+            if isinstance(result, (TelegramError, Deferred, Stopped)):
+                # Telegram unreachable, or the bot stopping: the journal keeps the question.
                 raise result
-        said: list[Description | str] = [
-            r if isinstance(r, Description) else _explain(r, lang) for r in results
-        ]
-        chat_lang = svc.store.chat_settings(message.chat_id).lang
-        markup = replies.buttons(asker, chat_lang, again=False)
+        said: list[Translated | str] = [r if isinstance(r, Translated) else _explain(r, ui) for r in results]
+        markup = replies.buttons(languages, again=False)
         sent = await message.reply_text(
-            replies.answer_reply(said, chat_lang, lang), do_quote=True, reply_markup=markup
+            replies.answer_reply(said, languages, ui), do_quote=True, reply_markup=markup
         )
-        if any(isinstance(r, Description) for r in results):
-            svc.store.remember_pictures(sent.chat_id, sent.message_id, pictures)  # follow-ups
-    finally:
-        typing.cancel()
+        if any(isinstance(r, Translated) for r in results):
+            await svc.store.remember_reply(sent.chat_id, sent.message_id, owner_id(message, asker), pictures)
 
 
-def _pictures_asked_about(
-    message: Message, context: ContextTypes.DEFAULT_TYPE, *, private: bool
-) -> list[PictureRef]:
+async def _pictures_asked_about(message: Message, context: BotContext, *, private: bool) -> list[PictureRef]:
     """The pictures a reply asks about: those of the bot's message it replies to, or (in a
     private chat) the photo or picture file it replies to."""
     target = message.reply_to_message
     if target is None:
         return []
     if target.from_user is not None and target.from_user.id == context.bot.id:
-        return services(context).store.pictures_of(target.chat_id, target.message_id)
+        return await context.services.store.pictures_of(target.chat_id, target.message_id)
     if private and (target.photo or target.document):
-        return [picture_file(target, services(context).describer.input_size)]
+        return [picture_file(target, context.services.describer.input_size)]
     return []
 
 
 async def _answer(
-    picture: PictureRef, question: Question, chat_id: int, asker: int, context: ContextTypes.DEFAULT_TYPE
-) -> Description:
-    data = await download(context, picture)
-    ticket = await submit(services(context).describer, data, chat_id, asker, patient=False, question=question)
+    picture: PictureRef, task: Answer, message: Message, asker: User | None, context: BotContext
+) -> Translated:
+    ticket = submit(context, message, picture, task, asker=asker)
     return await ticket.result()
 
 
-def _explain(error: BaseException, lang: str) -> str:
-    if isinstance(error, BadRequest):  # Telegram no longer has the file
-        return replies.message("picture_gone", lang)
+def _explain(error: BaseException, ui: str) -> str:
+    if isinstance(error, PictureGone):
+        return text_of("picture_gone", ui)
     if not isinstance(error, (CaptioningError, TooBigForTelegram)):
         log.error("Answering a question failed", exc_info=error)
-    return problem(error, lang, task="answer")
+    return problem(error, ui, task="answer")

@@ -1,22 +1,28 @@
 """The bot's settings: typed, validated, read once from the environment and a ``.env`` file.
 
-The token is a ``SecretStr``: it prints as ``**********`` in any repr or log line.
+The token is a ``SecretStr``: it prints as ``**********`` in any repr or log line. An empty
+value means "not set", so ``.env.example`` copied as it is, with a token added, is valid.
 The engine's own settings (``CAPTION_MODEL``, ``DEVICE``, ...) are read alongside, from the
 same places, into :class:`captioning.EngineSettings`.
+
+:class:`Timings` are the bot's waits and retry schedules: not for operators to tune, but
+passed in as one object, so that tests can make them short without patching modules.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from captioning import EngineSettings
 from captioning.settings import settings_error
 
-__all__ = ["BotSettings", "MissingToken", "load_settings"]
+__all__ = ["BotSettings", "MissingToken", "Timings", "load_settings"]
 
 
 class MissingToken(Exception):
@@ -36,10 +42,15 @@ class BotSettings(BaseSettings):
     telegram_api_url: str = "https://api.telegram.org/bot"
     telegram_file_url: str = "https://api.telegram.org/file/bot"
     state_dir: Path = Path("state")
+    # How long a locked or failing database is waited for before the bot exits (status 1)
+    # for its supervisor to restart it.
+    state_db_timeout_s: float = Field(120.0, gt=0, le=86_400)
     # Webhook mode when set: the public https URL Telegram should post updates to.
     webhook_url: str | None = None
-    webhook_listen: str = "0.0.0.0"
-    webhook_port: int = Field(8443, ge=1, le=65535)
+    # A TLS proxy sits in front of the webhook server: it listens on the loopback by default.
+    webhook_listen: str = "127.0.0.1"
+    # 0 picks a free port (logged), for a proxy that finds it some other way.
+    webhook_port: int = Field(8443, ge=0, le=65535)
     # Telegram sends it back in a header on every update; a random one is made at each start
     # when unset (the bot registers the webhook itself, so nothing else needs to know it).
     webhook_secret: SecretStr | None = None
@@ -50,13 +61,54 @@ class BotSettings(BaseSettings):
     # application "captioning" on the cluster at RAY_ADDRESS; see captioning.ray_serve).
     caption_backend: Literal["local", "ray"] = "local"
     ray_address: str | None = None
+    # The name the application was deployed under: `serve run --name captioning ...`.
+    ray_app_name: str = Field("captioning", min_length=1)
+    # On SIGTERM, work in flight gets this long to finish; the rest stays journaled for the
+    # next start. Keep it under the supervisor's stop timeout (systemd's is 90 s).
+    shutdown_grace_s: float = Field(30.0, ge=0, le=3600)
     # /metrics and /healthz on this port when set (0 picks a free one); local by default.
     metrics_port: int | None = Field(None, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_unset(cls, values: Any) -> Any:
+        if not isinstance(values, Mapping):
+            return values
+        return {k: v for k, v in values.items() if not (isinstance(v, str) and not v.strip())}
+
     @property
     def token(self) -> str:
         return self.telegram_bot_token.get_secret_value()
+
+
+@dataclass(frozen=True)
+class Timings:
+    """How long the bot waits for things, in seconds."""
+
+    # An answer quicker than this needs no "typing…": the reply itself arrives first.
+    typing_after_s: float = 0.3
+    # Telegram shows "typing…" for 5 seconds per chat action; private chats refresh it sooner.
+    typing_refresh_s: float = 4.0
+    # A picture that waits longer than this gets a "queued, number N" reply.
+    status_after_s: float = 3.0
+    # A button press answered within this needs no "working on it" toast.
+    quick_answer_s: float = 2.0
+    # An album is complete once no photo has joined it for this long.
+    album_quiet_s: float = 1.5
+    # An update whose reply Telegram didn't take (5xx, repeated 429, network) is tried again
+    # after these pauses, the last one repeating, until it goes through or fails for good.
+    retry_delays_s: tuple[float, ...] = (10.0, 60.0, 300.0, 1800.0)
+    # A group photo the queue had no room for is tried again after these, within busy_give_up_s.
+    busy_retry_delays_s: tuple[float, ...] = (5.0, 20.0, 60.0, 120.0, 300.0)
+    busy_give_up_s: float = 600.0
+    # Who is an admin, as Telegram said (getChatMember), is believed this long.
+    member_cache_s: float = 60.0
+    # The database forgets what is past its time this often while the bot runs.
+    prune_every_s: float = 3600.0
+    # getUpdates long polling, and the pauses between tries while Telegram can't be reached.
+    poll_timeout_s: float = 10.0
+    reconnect_delays_s: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
 
 def load_settings(env_file: str | Path | None = ".env") -> tuple[BotSettings, EngineSettings]:
@@ -73,8 +125,5 @@ def load_settings(env_file: str | Path | None = ".env") -> tuple[BotSettings, En
         raise settings_error(exc) from exc
     if not bot.token.strip():
         raise MissingToken("TELEGRAM_BOT_TOKEN is empty")
-    try:
-        engine = EngineSettings(_env_file=env_file)  # type: ignore[call-arg]
-    except ValidationError as exc:
-        raise settings_error(exc) from exc
+    engine = EngineSettings.from_env(env_file=env_file)
     return bot, engine

@@ -1,8 +1,8 @@
-"""Describe pictures in English and Spanish: BLIP-2 captions, MarianMT translations.
+"""Describe pictures in English and other languages: BLIP-2 captions, MarianMT translations.
 
 The model side of the project; it never imports ``telegram``. Start with :class:`Engine`.
 The names that need torch (``Engine``, ``PreparedPicture``, ``load_image``) load on first use,
-so a front end can import the errors, settings and :class:`Description` without torch.
+so a front end can import the errors, settings and tasks without torch.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from .description import Description
 from .errors import (
     Busy,
     CaptioningError,
@@ -20,10 +19,12 @@ from .errors import (
     QueueFull,
     RequestTimeout,
     SettingsError,
+    Stopped,
     TooManyQueued,
 )
 from .questions import Question
 from .settings import EngineSettings
+from .tasks import Answer, Describe, Read, Task, Translated
 
 if TYPE_CHECKING:
     from .engine import Engine, PreparedPicture, clean_text
@@ -37,9 +38,10 @@ _LAZY = {
 }
 
 __all__ = [
+    "Answer",
     "Busy",
     "CaptioningError",
-    "Description",
+    "Describe",
     "Engine",
     "EngineSettings",
     "InferenceError",
@@ -48,9 +50,13 @@ __all__ = [
     "PreparedPicture",
     "Question",
     "QueueFull",
+    "Read",
     "RequestTimeout",
     "SettingsError",
+    "Stopped",
+    "Task",
     "TooManyQueued",
+    "Translated",
     "clean_text",
     "load_image",
 ]

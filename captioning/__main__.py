@@ -1,7 +1,9 @@
-"""``python -m captioning IMAGE [IMAGE ...]``: describe pictures in English and Spanish.
+"""``python -m captioning IMAGE [IMAGE ...]``: describe pictures in English and other languages.
 
-``--ask "what color is the car?"`` puts that question to every picture instead (in English or
-Spanish; Spanish questions need QUESTION_TRANSLATION_MODEL, loaded only then).
+``--ask "what color is the car?"`` puts that question to every picture instead (in English, or
+in a language with a question model: QUESTION_TRANSLATION_MODELS). ``--lang es,fr`` picks
+among the configured translations. Settings come from the environment and ``.env``, as the
+bot's do, with flags on top.
 
 Exit status: 0 when every file was described, 1 when any was rejected, 2 for a usage error
 (bad flags or settings, or models that can't be loaded).
@@ -13,14 +15,18 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from .description import Description
 from .errors import CaptioningError, InvalidImage, SettingsError
+from .languages import english_name
 from .settings import EngineSettings
+from .tasks import Translated
 
 __all__ = ["main"]
 
@@ -32,13 +38,35 @@ class Outcome:
     """What happened to one input file: a description, or why it was rejected."""
 
     file: str
-    description: Description | None = None
+    result: Translated | None = None
     error: str | None = None
 
-    def as_json(self) -> dict[str, str]:
-        if self.description is None:
+    def as_json(self) -> dict[str, Any]:
+        if self.result is None:
             return {"file": self.file, "error": self.error or ""}
-        return {"file": self.file, "english": self.description.english, "spanish": self.description.spanish}
+        entry: dict[str, Any] = {"file": self.file, "english": self.result.english}
+        if "es" in self.result.translations:
+            entry["spanish"] = self.result.translations["es"]
+        entry["translations"] = dict(self.result.translations)
+        return entry
+
+
+class Timings:
+    """Seconds spent in each step, for ``-v``."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def step(self, name: str):
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.spent[name] = self.spent.get(name, 0.0) + time.monotonic() - started
+
+    def line(self) -> str:
+        return "Timings: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in self.spent.items())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -49,31 +77,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not files:
         print("error: no picture files given", file=sys.stderr)
         return 2
+    # A missing or unreadable file is said at once, before minutes of model loading.
+    outcomes: dict[int, Outcome] = {}
+    for index, path in enumerate(files):
+        problem = _unreadable(path)
+        if problem:
+            outcomes[index] = Outcome(str(path), error=problem)
+            print(f"{path}: not described: {problem}", file=sys.stderr)
+    readable = [i for i in range(len(files)) if i not in outcomes]
     # In --json mode stdout carries the JSON and nothing else: whatever a library prints
     # while loading or generating goes to stderr.
-    with contextlib.redirect_stdout(sys.stderr):
-        try:
-            outcomes = _describe_files(files, args)
-        except CaptioningError as exc:  # settings or models: one line, not a traceback
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+    if readable:
+        with contextlib.redirect_stdout(sys.stderr):
+            try:
+                outcomes.update(_describe_files(files, readable, args))
+            except CaptioningError as exc:  # settings or models: one line, not a traceback
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+    ordered = [outcomes[i] for i in range(len(files))]
     if args.json:
-        json.dump([o.as_json() for o in outcomes], sys.stdout, ensure_ascii=False, indent=2)
+        json.dump([o.as_json() for o in ordered], sys.stdout, ensure_ascii=False, indent=2)
         print()
     else:
-        _print_text(outcomes)
-    return 1 if any(o.error for o in outcomes) else 0
+        _print_text(ordered)
+    return 1 if any(o.error for o in ordered) else 0
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m captioning",
-        description="Describe pictures in English and Spanish with BLIP-2 and MarianMT.",
+        description="Describe pictures in English and other languages with BLIP-2 and MarianMT.",
     )
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="picture files, or folders of them")
     parser.add_argument("--json", action="store_true", help="print one JSON array, one object per file")
     parser.add_argument("--caption-model", help="BLIP-2 hub id or folder (env CAPTION_MODEL)")
-    parser.add_argument("--translation-model", help="Marian en->es hub id or folder (env TRANSLATION_MODEL)")
+    parser.add_argument(
+        "--translation-model", help="Marian en->es hub id or folder (env TRANSLATION_MODEL; the es entry)"
+    )
+    parser.add_argument(
+        "--lang",
+        metavar="CODES",
+        help="translations to give, among the configured ones, e.g. es,fr (default: all)",
+    )
     parser.add_argument("--device", help="auto, cpu, cuda or cuda:N (env DEVICE)")
     parser.add_argument("--dtype", help="auto, float16, bfloat16 or float32 (env DTYPE)")
     parser.add_argument(
@@ -84,7 +129,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--ask", metavar="QUESTION", help="answer this question about each picture instead of describing it"
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log the device, dtype and timings")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log the models, device, dtype, and the time of each step",
+    )
     return parser
 
 
@@ -100,8 +150,19 @@ def _expand(paths: Sequence[str]) -> list[Path]:
     return files
 
 
-def _describe_files(files: list[Path], args: argparse.Namespace) -> list[Outcome]:
-    settings = EngineSettings.from_env().with_overrides(
+def _unreadable(path: Path) -> str | None:
+    """Why ``path`` can't be read, or None."""
+    if not path.exists():
+        return "No such file."
+    if path.is_dir():
+        return "This is a folder, not a file."
+    if not os.access(path, os.R_OK):
+        return "The file can't be read: permission denied."
+    return None
+
+
+def _describe_files(files: list[Path], readable: list[int], args: argparse.Namespace) -> dict[int, Outcome]:
+    settings = EngineSettings.from_env(env_file=".env").with_overrides(
         caption_model=args.caption_model,
         translation_model=args.translation_model,
         device=args.device,
@@ -110,33 +171,66 @@ def _describe_files(files: list[Path], args: argparse.Namespace) -> list[Outcome
         caption_num_beams=args.num_beams,
         max_batch_size=args.batch_size,
     )
+    languages = _languages(args.lang, settings)
+    question = _question(args.ask, settings) if args.ask is not None else None
+    timings = Timings()
     from .engine import Engine  # torch loads here, after the arguments are known to be good
 
-    question = None
-    if args.ask is not None:
-        from .questions import MAX_QUESTION_CHARS, Question, question_language
-
-        text = " ".join(args.ask.split())
-        if not text or len(text) > MAX_QUESTION_CHARS:
-            raise SettingsError(f"--ask needs a question of 1 to {MAX_QUESTION_CHARS} characters.")
-        question = Question(text, question_language(text))
-    # The es->en model is only needed for a question in Spanish.
-    engine = Engine.load(settings, questions=question is not None and question.language == "es")
-    outcomes: list[Outcome | None] = [None] * len(files)
+    with timings.step("load"):
+        # A question model is only needed for a question in another language than English.
+        engine = Engine.load(settings, questions=question is not None and question.language != "en")
+    if question is not None and question.language not in engine.question_languages:
+        raise SettingsError(
+            f"--ask: questions in {english_name(question.language)} need a question model "
+            "(QUESTION_TRANSLATION_MODELS); ask in English instead."
+        )
+    outcomes: dict[int, Outcome] = {}
     ready = []  # (index, prepared picture)
-    for index, path in enumerate(files):
-        try:
-            ready.append((index, engine.prepare(_read(path))))
-        except InvalidImage as exc:
-            outcomes[index] = Outcome(str(path), error=str(exc))
+    with timings.step("decode"):
+        for index in readable:
+            try:
+                ready.append((index, engine.prepare(_read(files[index]))))
+            except InvalidImage as exc:
+                outcomes[index] = Outcome(str(files[index]), error=str(exc))
     step = settings.max_batch_size
     for start in range(0, len(ready), step):
         chunk = ready[start : start + step]
         batch = [picture for _, picture in chunk]
-        descriptions = engine.answer(batch, [question] * len(batch)) if question else engine.describe(batch)
-        for (index, _), description in zip(chunk, descriptions, strict=True):
-            outcomes[index] = Outcome(str(files[index]), description=description)
-    return [o for o in outcomes if o is not None]
+        with timings.step("question" if question else "caption"):
+            english = (
+                engine.ask(batch, engine.to_english([question] * len(batch)))
+                if question
+                else engine.caption(batch)
+            )
+        with timings.step("translate"):
+            translations = engine.translate(english, [languages] * len(english))
+        for (index, _), text, translated in zip(chunk, english, translations, strict=True):
+            outcomes[index] = Outcome(str(files[index]), result=Translated(text, translated))
+    log.info(timings.line())
+    return outcomes
+
+
+def _languages(choice: str | None, settings: EngineSettings) -> tuple[str, ...]:
+    configured = tuple(settings.translators)
+    if choice is None:
+        return configured
+    wanted = tuple(code.strip().lower() for code in choice.split(",") if code.strip())
+    unknown = [code for code in wanted if code not in configured and code != "en"]
+    if unknown:
+        raise SettingsError(
+            f"--lang: {', '.join(unknown)} not configured; TRANSLATION_MODELS has "
+            f"{', '.join(configured) or 'none'}."
+        )
+    return tuple(code for code in wanted if code != "en")
+
+
+def _question(text: str, settings: EngineSettings):
+    from .questions import MAX_QUESTION_CHARS, Question, question_language
+
+    text = " ".join(text.split())
+    if not text or len(text) > MAX_QUESTION_CHARS:
+        raise SettingsError(f"--ask needs a question of 1 to {MAX_QUESTION_CHARS} characters.")
+    return Question(text, question_language(text, languages=settings.detected_languages))
 
 
 def _read(path: Path) -> bytes:
@@ -153,11 +247,12 @@ def _read(path: Path) -> bytes:
 def _print_text(outcomes: list[Outcome]) -> None:
     for outcome in outcomes:
         print(outcome.file)
-        if outcome.description is None:
+        if outcome.result is None:
             print(f"  not described: {outcome.error}")
-        else:
-            print(f"  English: {outcome.description.english}")
-            print(f"  Spanish: {outcome.description.spanish}")
+            continue
+        print(f"  English: {outcome.result.english}")
+        for code, text in outcome.result.translations.items():
+            print(f"  {english_name(code)}: {text}")
 
 
 if __name__ == "__main__":

@@ -1,34 +1,41 @@
-"""Pictures in, :class:`Description` out: preprocess, forward, postprocess.
+"""Pictures in, captions, answers and their translations out: preprocess, forward, postprocess.
 
-The three steps are kept apart so that they can run in different places:
+The steps are kept apart so that they can run in different places:
 
 * :meth:`Engine.prepare` is CPU work (decode, resize, normalise) for any thread;
-* :meth:`Engine.caption`, :meth:`Engine.ask` and the translations are the forward passes,
-  one ``generate`` over a whole batch each, and the only methods that touch a model;
-* :func:`clean_text` is the postprocessing both share.
+* :meth:`Engine.caption`, :meth:`Engine.ask` and the translators are the forward passes, one
+  ``generate`` over a whole batch each (one per language for translations), and the only code
+  that touches a model;
+* :func:`clean_text` is the postprocessing they share.
 
-A batch of N pictures always gives N results, in input order.
+:meth:`Engine.run` is what the executor calls: a task kind, N pictures and N tasks in, N results
+out, in input order, through :data:`Engine.KINDS`, the one table from kind to method.
 """
 
 from __future__ import annotations
 
 import copy
-import re
-from collections.abc import Sequence
+import logging
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from PIL import Image
-from transformers import GenerationConfig
+from transformers import Blip2ForConditionalGeneration, Blip2Processor, GenerationConfig
 
-from .description import Description
-from .errors import SettingsError
+from .errors import ModelLoadError, SettingsError
 from .images import load_image
-from .models import Models, load_models
+from .models import load_pretrained, place, resolve_device, resolve_dtype
 from .questions import Question, prompt
 from .settings import EngineSettings
+from .tasks import Answer, Describe, Translated
+from .translation import MarianTranslator, Translator, clean_text, load_translators
 
-__all__ = ["Description", "Engine", "PreparedPicture", "Question", "clean_text"]
+__all__ = ["Engine", "PreparedPicture", "Question", "Translated", "clean_text"]
+
+log = logging.getLogger(__name__)
 
 # Tokens of a question that BLIP-2 is shown; MAX_QUESTION_CHARS keeps real ones well below.
 MAX_QUESTION_TOKENS = 96
@@ -41,63 +48,104 @@ class PreparedPicture:
     pixel_values: torch.Tensor  # (3, height, width), float32
 
 
-def clean_text(text: str) -> str:
-    """Generated text -> one tidy line: no stray whitespace or line breaks."""
-    return re.sub(r"\s+", " ", text).strip()
+Picture = bytes | Image.Image | PreparedPicture
 
 
 class Engine:
-    """BLIP-2 then MarianMT, over batches."""
+    """BLIP-2, then a translator per language, over batches."""
 
-    def __init__(self, models: Models, settings: EngineSettings) -> None:
-        self.models = models
-        self.settings = settings
-        size = models.processor.image_processor.size
+    def __init__(
+        self,
+        processor: Blip2Processor,
+        captioner: Blip2ForConditionalGeneration,
+        translators: Mapping[str, Translator],
+        settings: EngineSettings,
+        *,
+        question_translators: Mapping[str, Translator] | None = None,
+    ) -> None:
+        self.processor, self.captioner, self.settings = processor, captioner, settings
+        self.translators = dict(translators)
+        self.question_translators = dict(question_translators or {})
+        self.device, self.dtype = captioner.device, captioner.dtype
+        size = processor.image_processor.size
         # BLIP-2 looks at a square of this many pixels a side (224 for the hub models).
         self.input_size = int(size.get("height") or size.get("shortest_edge") or 224)
-        # Each checkpoint's own generation config (from its generation_config.json), with the
-        # settings on top. BLIP-2 must be handed its config: it passes generation on to its
-        # inner language model, which would otherwise use bare defaults.
+        # BLIP-2 must be handed its generation config: it passes generation on to its inner
+        # language model, which would otherwise use bare defaults.
+        base = captioner.generation_config
         self._caption_generation = _generation_config(
-            models.captioner.generation_config,
-            max_new_tokens=settings.caption_max_new_tokens,
-            num_beams=settings.caption_num_beams,
+            base, max_new_tokens=settings.caption_max_new_tokens, num_beams=settings.caption_num_beams
         )
         # "Describe again": beam search and room for a longer sentence.
         self._detailed_generation = _generation_config(
-            models.captioner.generation_config,
-            max_new_tokens=settings.detailed_max_new_tokens,
-            num_beams=settings.detailed_num_beams,
+            base, max_new_tokens=settings.detailed_max_new_tokens, num_beams=settings.detailed_num_beams
         )
         # Questions: greedy and short, like the VQA answers BLIP-2 was tuned on.
         self._answer_generation = _generation_config(
-            models.captioner.generation_config,
-            max_new_tokens=settings.answer_max_new_tokens,
-            num_beams=settings.answer_num_beams,
+            base, max_new_tokens=settings.answer_max_new_tokens, num_beams=settings.answer_num_beams
         )
-        self._translation_generation = _generation_config(
-            models.translator.generation_config,
-            max_new_tokens=settings.translation_max_new_tokens,
-            num_beams=settings.translation_num_beams,
-        )
-        self._question_generation = (
-            _generation_config(
-                models.question_translator.generation_config,
-                max_new_tokens=settings.translation_max_new_tokens,
-                num_beams=settings.translation_num_beams,
-            )
-            if models.question_translator is not None
-            else None
-        )
+        # The one table from a task's kind to the method that does it.
+        self.KINDS: dict[str, Callable[[list[Any], list[Any]], list[Any]]] = {
+            "describe": self._describe_tasks,
+            "describe_detailed": self._describe_tasks,
+            "answer": self._answer_tasks,
+        }
 
     @classmethod
     def load(cls, settings: EngineSettings | None = None, *, questions: bool = True) -> Engine:
-        """Load the models named in ``settings`` (default: from the environment).
+        """Load the models named in ``settings`` (default: from the environment and ``.env``).
 
-        ``questions=False`` skips the es->en model, for callers that never ask questions.
+        The caption model and the translators are needed: one that can't be loaded raises
+        :class:`ModelLoadError`. The question translators are optional: one that can't be
+        loaded is logged in one line, and questions in its language are off.
+        ``questions=False`` loads none of them.
         """
         settings = settings or EngineSettings.from_env()
-        return cls(load_models(settings, questions=questions), settings)
+        device = resolve_device(settings.device)
+        dtype = resolve_dtype(settings.dtype, device)
+        started = time.monotonic()
+        caption = {"role": "caption", "setting": "CAPTION_MODEL"}
+        processor = load_pretrained(Blip2Processor, settings.caption_model, **caption)
+        captioner = load_pretrained(
+            Blip2ForConditionalGeneration, settings.caption_model, **caption, **place(device, dtype)
+        )
+        captioner.to(device).eval()
+        translators = load_translators(
+            settings.translators, settings, device, dtype, role="translation", setting="TRANSLATION_MODELS"
+        )
+        question_translators: dict[str, Translator] = {}
+        for code, ref in settings.question_translators.items() if questions else ():
+            try:
+                question_translators[code] = MarianTranslator.load(
+                    ref,
+                    settings,
+                    device,
+                    dtype,
+                    role=f"question translation ({code})",
+                    setting="QUESTION_TRANSLATION_MODELS",
+                )
+            except ModelLoadError as exc:
+                log.warning("%s Questions in %r are off; the rest works.", str(exc).rstrip("."), code)
+        log.info(
+            "Models loaded on %s in %s in %.1f s: caption=%s translations=%s questions=%s",
+            device,
+            str(dtype).removeprefix("torch."),
+            time.monotonic() - started,
+            settings.caption_model,
+            ",".join(f"{code}={ref}" for code, ref in settings.translators.items()) or "-",
+            ",".join(question_translators) or "-",
+        )
+        return cls(processor, captioner, translators, settings, question_translators=question_translators)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """What descriptions and answers can be given in: English and each translation."""
+        return ("en", *self.translators)
+
+    @property
+    def question_languages(self) -> tuple[str, ...]:
+        """What questions can be asked in: English and each language with a question model."""
+        return ("en", *self.question_translators)
 
     # -- preprocess: CPU only, safe on any thread ------------------------------------------
 
@@ -105,8 +153,28 @@ class Engine:
         """Decode (if bytes) and normalise one picture; raises ``InvalidImage`` for bad bytes."""
         if isinstance(picture, (bytes, bytearray, memoryview)):
             picture = load_image(bytes(picture), min_side=self.input_size)
-        features = self.models.processor.image_processor(picture, return_tensors="pt")
+        features = self.processor.image_processor(picture, return_tensors="pt")
         return PreparedPicture(features["pixel_values"][0])
+
+    # -- the executor's entry point ---------------------------------------------------------
+
+    def run(self, kind: str, pictures: list[Any], tasks: list[Any]) -> list[Any]:
+        """N prepared pictures and N tasks of one ``kind`` -> N results, in order."""
+        try:
+            method = self.KINDS[kind]
+        except KeyError:
+            raise ValueError(f"this engine can't do {kind!r} (it does {', '.join(self.KINDS)})") from None
+        if len(tasks) != len(pictures):
+            raise ValueError(f"{len(pictures)} pictures but {len(tasks)} tasks")
+        return method(pictures, tasks) if pictures else []
+
+    def _describe_tasks(self, pictures: list[Any], tasks: list[Describe]) -> list[Translated]:
+        english = self.caption(self._prepared(pictures), detailed=tasks[0].detailed)
+        return self._translated(english, [t.languages for t in tasks])
+
+    def _answer_tasks(self, pictures: list[Any], tasks: list[Answer]) -> list[Translated]:
+        english = self.ask(self._prepared(pictures), self.to_english([t.question for t in tasks]))
+        return self._translated(english, [t.languages for t in tasks])
 
     # -- forward: the only code that touches the models ------------------------------------
 
@@ -117,16 +185,13 @@ class Engine:
         """
         if not pictures:
             return []
-        models = self.models
-        pixel_values = torch.stack([p.pixel_values for p in pictures]).to(
-            models.device, models.dtype, non_blocking=True
-        )
+        pixel_values = self._pixels(pictures)
         with torch.inference_mode():
-            token_ids = models.captioner.generate(
+            token_ids = self.captioner.generate(
                 pixel_values=pixel_values,
                 generation_config=self._detailed_generation if detailed else self._caption_generation,
             )
-        texts = models.processor.batch_decode(token_ids, skip_special_tokens=True)
+        texts = self.processor.batch_decode(token_ids, skip_special_tokens=True)
         return _same_length(pictures, [clean_text(t) for t in texts])
 
     def ask(self, pictures: Sequence[PreparedPicture], questions: Sequence[str]) -> list[str]:
@@ -139,9 +204,8 @@ class Engine:
             raise ValueError(f"{len(pictures)} pictures but {len(questions)} questions")
         if not pictures:
             return []
-        models = self.models
-        config = models.captioner.config
-        tokenizer = models.processor.tokenizer
+        config = self.captioner.config
+        tokenizer = self.processor.tokenizer
         head = [config.image_token_index] * config.num_query_tokens + [config.text_config.bos_token_id]
         rows = [
             head + tokenizer(prompt(q), add_special_tokens=False).input_ids[-MAX_QUESTION_TOKENS:]
@@ -149,14 +213,11 @@ class Engine:
         ]
         width = max(map(len, rows))
         pad = tokenizer.pad_token_id
-        input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=models.device)
-        attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=models.device)
-        pixel_values = torch.stack([p.pixel_values for p in pictures]).to(
-            models.device, models.dtype, non_blocking=True
-        )
+        input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=self.device)
+        attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=self.device)
         with torch.inference_mode():
-            token_ids = models.captioner.generate(
-                pixel_values=pixel_values,
+            token_ids = self.captioner.generate(
+                pixel_values=self._pixels(pictures),
                 input_ids=input_ids,
                 attention_mask=attention,
                 generation_config=self._answer_generation,
@@ -165,63 +226,78 @@ class Engine:
         texts = tokenizer.batch_decode(token_ids[:, width:], skip_special_tokens=True)
         return _same_length(pictures, [clean_text(t) for t in texts])
 
-    def translate(self, english: Sequence[str]) -> list[str]:
-        """One Marian ``generate`` over the batch -> a Spanish text per English one."""
-        models = self.models
-        return self._marian(models.tokenizer, models.translator, self._translation_generation, english)
-
-    def to_english(self, questions: Sequence[Question | str]) -> list[str]:
-        """The questions in English: the Spanish ones translated in one es->en ``generate``."""
-        asked = [q if isinstance(q, Question) else Question(q) for q in questions]
-        spanish = [q.text if q.language == "es" else "" for q in asked]
-        models = self.models
-        if any(spanish):
-            if models.question_translator is None or models.question_tokenizer is None:
-                raise SettingsError("Spanish questions need the es->en model (QUESTION_TRANSLATION_MODEL).")
-            translated = self._marian(
-                models.question_tokenizer, models.question_translator, self._question_generation, spanish
-            )
-        else:
-            translated = spanish
-        return [t if q.language == "es" else q.text for q, t in zip(asked, translated, strict=True)]
-
-    def _marian(
-        self, tokenizer, model, generation: GenerationConfig | None, texts: Sequence[str]
-    ) -> list[str]:
-        todo = [i for i, text in enumerate(texts) if text]
-        out = [""] * len(texts)
-        if not todo:
-            return out
-        batch = tokenizer([texts[i] for i in todo], return_tensors="pt", padding=True, truncation=True).to(
-            self.models.device
-        )
-        with torch.inference_mode():
-            token_ids = model.generate(**batch, generation_config=generation)
-        decoded = _same_length(todo, tokenizer.batch_decode(token_ids, skip_special_tokens=True))
-        for i, text in zip(todo, decoded, strict=True):
-            out[i] = clean_text(text)
+    def translate(self, english: Sequence[str], languages: Sequence[Collection[str]]) -> list[dict[str, str]]:
+        """Each English text into the languages wanted for it: one ``generate`` per language,
+        over every text that wants it. Languages without a translator are left out."""
+        out: list[dict[str, str]] = [{} for _ in english]
+        for code, translator in self.translators.items():
+            wanted = [i for i, langs in enumerate(languages) if code in langs and english[i]]
+            if not wanted:
+                continue
+            for i, text in zip(wanted, translator.translate([english[i] for i in wanted]), strict=True):
+                out[i][code] = text
         return out
 
-    # -- the whole way ---------------------------------------------------------------------
+    def to_english(self, questions: Sequence[Question | str]) -> list[str]:
+        """The questions in English: those in other languages translated, one pass per language."""
+        asked = [q if isinstance(q, Question) else Question(q) for q in questions]
+        english = [q.text if q.language == "en" else "" for q in asked]
+        for code in {q.language for q in asked} - {"en"}:
+            translator = self.question_translators.get(code)
+            if translator is None:
+                raise SettingsError(
+                    f"Questions in {code!r} need a question model (QUESTION_TRANSLATION_MODELS)."
+                )
+            wanted = [i for i, q in enumerate(asked) if q.language == code]
+            for i, text in zip(wanted, translator.translate([asked[i].text for i in wanted]), strict=True):
+                english[i] = text
+        return english
+
+    # -- the whole way, for callers without an executor (the CLI, benchmarks) --------------
 
     def describe(
-        self, pictures: Sequence[bytes | Image.Image | PreparedPicture], *, detailed: bool = False
-    ) -> list[Description]:
-        """Describe a batch: caption all pictures at once, then translate all captions at once."""
-        prepared = [p if isinstance(p, PreparedPicture) else self.prepare(p) for p in pictures]
-        english = self.caption(prepared, detailed=detailed)
-        spanish = self.translate(english)
-        return [Description(e, s) for e, s in zip(english, spanish, strict=True)]
+        self, pictures: Sequence[Picture], *, detailed: bool = False, languages: Collection[str] | None = None
+    ) -> list[Translated]:
+        """Describe a batch: caption all pictures at once, then translate all captions at once,
+        into ``languages`` (default: every configured translation)."""
+        task = Describe(detailed, tuple(self.translators if languages is None else languages))
+        return self.run(task.kind, list(pictures), [task] * len(pictures))
 
     def answer(
-        self, pictures: Sequence[bytes | Image.Image | PreparedPicture], questions: Sequence[Question | str]
-    ) -> list[Description]:
-        """Answer one question per picture, in English and Spanish, in three batched passes:
-        Spanish questions to English, BLIP-2's answers, and their translation to Spanish."""
-        prepared = [p if isinstance(p, PreparedPicture) else self.prepare(p) for p in pictures]
-        english = self.ask(prepared, self.to_english(questions))
-        spanish = self.translate(english)
-        return [Description(e, s) for e, s in zip(english, spanish, strict=True)]
+        self,
+        pictures: Sequence[Picture],
+        questions: Sequence[Question | str],
+        *,
+        languages: Collection[str] | None = None,
+    ) -> list[Translated]:
+        """Answer one question per picture, in three batched passes: questions to English,
+        BLIP-2's answers, and their translations."""
+        wanted = tuple(self.translators if languages is None else languages)
+        asked = [q if isinstance(q, Question) else Question(q) for q in questions]
+        if len(asked) != len(pictures):
+            raise ValueError(f"{len(pictures)} pictures but {len(asked)} questions")
+        return self.run("answer", list(pictures), [Answer(q, wanted) for q in asked])
+
+    def warm_up(self) -> float:
+        """One small batch of each kind, so the first person doesn't pay for start-up; seconds."""
+        started = time.monotonic()
+        grey = Image.new("RGB", (self.input_size,) * 2, (128, 128, 128))
+        self.describe([grey, grey])
+        for code in self.question_languages:
+            self.answer([grey], [Question("what color is it?", code)])
+        return time.monotonic() - started
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _prepared(self, pictures: Sequence[Picture]) -> list[PreparedPicture]:
+        return [p if isinstance(p, PreparedPicture) else self.prepare(p) for p in pictures]
+
+    def _pixels(self, pictures: Sequence[PreparedPicture]) -> torch.Tensor:
+        return torch.stack([p.pixel_values for p in pictures]).to(self.device, self.dtype, non_blocking=True)
+
+    def _translated(self, english: list[str], languages: Sequence[Collection[str]]) -> list[Translated]:
+        translations = self.translate(english, languages)
+        return [Translated(e, t) for e, t in zip(english, translations, strict=True)]
 
 
 def _generation_config(base: GenerationConfig, **settings: int) -> GenerationConfig:

@@ -8,6 +8,7 @@
     │   ├── QueueFull            everyone's queue is full (MAX_QUEUE)
     │   └── TooManyQueued        this person has MAX_QUEUED_PER_USER pictures waiting
     ├── RequestTimeout           the picture waited longer than REQUEST_TIMEOUT_S
+    ├── Stopped                  the executor stopped before the picture's turn came
     └── InferenceError           the models failed on this picture (alone, after retries)
 
 Every message is one sentence a person can read: front ends show ``str(error)`` as it is,
@@ -26,6 +27,7 @@ __all__ = [
     "QueueFull",
     "RequestTimeout",
     "SettingsError",
+    "Stopped",
     "TooManyQueued",
 ]
 
@@ -69,6 +71,10 @@ class TooManyQueued(Busy):
 
 class RequestTimeout(CaptioningError):
     """The picture was not described within REQUEST_TIMEOUT_S."""
+
+
+class Stopped(CaptioningError):
+    """The executor stopped (the bot is shutting down) before this picture's turn came."""
 
 
 class InferenceError(CaptioningError):

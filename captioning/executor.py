@@ -1,22 +1,25 @@
 """The async face of the engine: dynamic batching, fair queueing, back-pressure.
 
-    submit(picture) -> decode on a CPU thread -> FairQueue (a lane per chat)
-                    -> the model thread takes a batch -> BLIP-2 + Marian -> futures resolved
-
-Three kinds of request share the queue: a description, a detailed one ("describe again"),
-and an answer to a question about the picture. Each kind is generated in a forward pass of
-its own (they differ in prompt and generation settings), from the same batch.
+    submit(picture or download, task) -> room? (quotas) -> download (byte budget)
+        -> decode on a CPU thread -> FairQueue (a lane per chat)
+        -> the model thread takes a batch -> backend.run(kind, pictures, tasks) -> futures resolved
 
 * **One thread owns the models.** CUDA work from one thread keeps the device's state simple
   and its kernels in order; the event loop only awaits futures.
+* **Tasks are values.** A batch is split by ``task.kind`` and each part goes to
+  ``backend.run(kind, ...)``; the executor never looks at what a task asks for.
+* **Room is checked before the download.** ``submit`` says :class:`Busy` at once, before a
+  byte is fetched; then the download waits for room in the byte budget
+  (``MAX_DOWNLOAD_MB_IN_FLIGHT``), so a flood of large files can't fill the memory.
 * **Decoding runs on other threads**, so the model thread never waits on JPEG decoding, and
   the next batch is decoded while the current one is captioned and translated.
 * **Batches form by themselves**: the model thread takes what is waiting, up to the batch
   ceiling, holding the batch open at most MAX_BATCH_WAIT_MS for more.
 * **Fair**: chats are served in turn; each person may have MAX_QUEUED_PER_USER pictures
   waiting; all in all MAX_QUEUE. Past either, :class:`Busy` says "try again shortly".
-* **Failure isolation**: a batch that fails is split in halves and retried, down to one
-  picture, so one bad request never fails its neighbours. Out of memory also lowers the
+* **Failure isolation**: a batch that fails, or whose backend returns the wrong number of
+  results, is split in halves and retried, down to one picture, so one bad request never
+  fails its neighbours and never stops the model thread. Out of memory also lowers the
   ceiling for every later batch.
 
 Importing this module does not import torch: the engine loads in :meth:`Executor.start`.
@@ -25,58 +28,57 @@ Importing this module does not import torch: the engine loads in :meth:`Executor
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import os
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from .description import Description
-from .errors import InferenceError, QueueFull, RequestTimeout, TooManyQueued
+from .errors import InferenceError, QueueFull, RequestTimeout, Stopped, TooManyQueued
 from .fairqueue import FairQueue
 from .metrics import ExecutorMetrics
-from .questions import Question
 from .settings import EngineSettings
+from .tasks import Describe, Task
 
-if TYPE_CHECKING:
-    from .engine import Engine, PreparedPicture
-
-__all__ = ["Backend", "Executor", "Ticket"]
+__all__ = ["Backend", "Executor", "Fetch", "Ticket"]
 
 log = logging.getLogger(__name__)
 
+Fetch = Callable[[], Awaitable[bytes]]
+# What a download is assumed to weigh when its size isn't known beforehand.
+UNKNOWN_SIZE = 2 * 1024 * 1024
+
 
 class Backend(Protocol):
-    """What the executor drives: the local :class:`Engine`, or a remote one (Ray Serve).
+    """What the executor drives: the local :class:`~captioning.engine.Engine`, or a remote one.
 
-    ``describe`` and ``answer`` map N prepared pictures to N results; a result may be an
+    ``run`` maps N prepared pictures and N tasks of one kind to N results; a result may be an
     exception that belongs to that picture alone (a remote replica's InvalidImage, say).
-    An answer comes as a :class:`Description`: its English and Spanish text.
     """
 
     input_size: int
 
     def prepare(self, picture: bytes) -> Any: ...
 
-    def describe(self, pictures: list[Any], *, detailed: bool = False) -> list[Description | Exception]: ...
-
-    def answer(self, pictures: list[Any], questions: list[Question]) -> list[Description | Exception]: ...
+    def run(self, kind: str, pictures: list[Any], tasks: list[Any]) -> list[Any]: ...
 
 
 @dataclass(eq=False)
 class _Request:
     lane: Hashable
     owner: Hashable
-    future: asyncio.Future[Description]
+    task: Task
+    future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
+    size: int | None = None
     arrived: float = field(default_factory=time.monotonic)
-    detailed: bool = False
-    question: Question | None = None
-    prepared: PreparedPicture | None = None
+    data: bytes | None = None  # the picture's bytes, only until they are decoded
+    prepared: Any = None
+    pipeline: asyncio.Task[None] | None = None
     queued: bool = False
     finished: bool = False
 
@@ -84,21 +86,25 @@ class _Request:
 class Ticket:
     """One picture's place in the executor: await :meth:`result`, ask :meth:`position`."""
 
-    def __init__(self, executor: Executor, request: _Request, decoding: asyncio.Task[None]) -> None:
-        self._executor, self._request, self._decoding = executor, request, decoding
+    def __init__(self, executor: Executor, request: _Request) -> None:
+        self._executor, self._request = executor, request
 
     def position(self) -> int:
-        """1 if this picture is in the next batch, 2 after that, ...; 0 once it is being described."""
+        """1 if this picture is in the next batch, 2 after that, ...; 0 once it is being worked on."""
         request = self._request
         if request.finished:
             return 0
-        if not request.queued:  # still decoding: behind everything already waiting
+        if not request.queued:  # still downloading or decoding: behind everything already waiting
             return len(self._executor._queue) + 1
         return self._executor._queue.position(request.lane, request)
 
-    async def result(self, timeout: float | None = None) -> Description:
-        """The description; raises InvalidImage, InferenceError or RequestTimeout."""
-        timeout = self._executor.settings.request_timeout_s if timeout is None else timeout
+    async def result(self, timeout: float | None = None) -> Any:
+        """The task's result; raises what the download raised, InvalidImage, InferenceError,
+        RequestTimeout (REQUEST_TIMEOUT_S after the picture arrived, or ``timeout`` from now),
+        or Stopped."""
+        if timeout is None:
+            deadline = self._request.arrived + self._executor.settings.request_timeout_s
+            timeout = max(0.0, deadline - time.monotonic())
         try:
             return await asyncio.wait_for(asyncio.shield(self._request.future), timeout)
         except TimeoutError:
@@ -107,13 +113,13 @@ class Ticket:
 
 
 class Executor:
-    """Describes pictures given as bytes; ``await start()`` first, ``await stop()`` last."""
+    """Runs tasks on pictures; ``await start()`` first, ``await stop()`` last."""
 
     def __init__(
         self,
         settings: EngineSettings | None = None,
         *,
-        engine_factory: Callable[[], Engine | Backend] | None = None,
+        engine_factory: Callable[[], Backend] | None = None,
         decode_threads: int | None = None,
         warmup: bool = True,
         metrics: ExecutorMetrics | None = None,
@@ -122,28 +128,31 @@ class Executor:
         self.metrics = metrics or ExecutorMetrics()
         self._engine_factory = engine_factory
         self._warmup = warmup
-        self._engine: Engine | Backend | None = None
+        self._engine: Any = None
         self._queue: FairQueue[_Request] = FairQueue()
         self._decoders = ThreadPoolExecutor(
             max_workers=decode_threads or min(4, os.cpu_count() or 1), thread_name_prefix="decode"
         )
-        self._in_flight = 0
-        self._per_owner: Counter[Hashable] = Counter()
+        self._requests: set[_Request] = set()
+        self._per_owner: collections.Counter[Hashable] = collections.Counter()
+        self._bytes = _ByteBudget(int(self.settings.max_download_mb_in_flight * 1024 * 1024))
         self._ceiling = self.settings.max_batch_size
         self._model_thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self.ready = False
         self.metrics.queue_depth.set_function(lambda: len(self._queue))
-        self.metrics.in_flight.set_function(lambda: self._in_flight)
+        self.metrics.in_flight.set_function(lambda: len(self._requests))
         self.metrics.batch_ceiling.set_function(lambda: self._ceiling)
+        self.metrics.bytes_in_flight.set_function(lambda: self._bytes.used)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Load the models (and warm them up) on the model thread, which then keeps them."""
-        loaded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        loaded: asyncio.Future[None] = loop.create_future()
         self._model_thread = threading.Thread(
-            target=self._run, args=(loaded, asyncio.get_running_loop()), name="models", daemon=True
+            target=self._run, args=(loaded, loop), name="models", daemon=True
         )
         self._model_thread.start()
         await loaded
@@ -151,44 +160,74 @@ class Executor:
         self.metrics.ready.set(1)
 
     async def stop(self) -> None:
-        """Finish the batch in hand, then let the threads go. Unstarted work is abandoned."""
+        """Finish the batch in hand, then let the threads go. Work not yet started fails with
+        :class:`Stopped`, so that its callers can keep it for later instead of waiting."""
         self.ready = False
         self.metrics.ready.set(0)
         self._stopping.set()
         self._queue.close()
         loop = asyncio.get_running_loop()
-        if self._model_thread is not None:
+        if self._model_thread is not None and self._engine is not None:
+            # (Still loading: the thread is a daemon, and loading may take minutes; leave it.)
             await loop.run_in_executor(None, self._model_thread.join)
+        for request in list(self._requests):
+            self._abandon(request, Stopped("The picture service is stopping."))
         await loop.run_in_executor(None, self._decoders.shutdown)
+
+    @property
+    def alive(self) -> bool:
+        """False once the model thread has died: nothing queued will be answered."""
+        return self._model_thread is not None and self._model_thread.is_alive()
+
+    def problem(self) -> str | None:
+        """What is wrong with the executor, for /healthz; None when it can describe pictures."""
+        if not self.alive:
+            return "the model thread stopped"
+        if not getattr(self._engine, "connected", True):
+            return "the Ray Serve application can't be reached"
+        return None
 
     @property
     def input_size(self) -> int:
         """The caption model's input resolution, in pixels a side."""
+        return self._backend().input_size
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(getattr(self._backend(), "languages", ("en",)))
+
+    @property
+    def question_languages(self) -> tuple[str, ...]:
+        return tuple(getattr(self._backend(), "question_languages", ("en",)))
+
+    def _backend(self) -> Any:
         if self._engine is None:
             raise RuntimeError("Executor.start() has not finished")
-        return self._engine.input_size
+        return self._engine
 
     # -- requests ----------------------------------------------------------------------------
 
     def submit(
         self,
-        picture: bytes,
+        picture: bytes | Fetch,
+        task: Task | None = None,
         *,
         lane: Hashable = None,
         owner: Hashable = None,
-        detailed: bool = False,
-        question: Question | None = None,
+        size: int | None = None,
     ) -> Ticket:
         """Accept a picture, or raise :class:`Busy` at once if there is no room for it.
 
-        ``lane`` is what turns are taken by (a chat); ``owner`` is whose quota it counts
-        against (a person). Both default to one shared value. ``detailed`` asks for the
-        longer, beam-searched description ("describe again"); ``question`` for the answer
-        to a question about the picture instead of a description.
+        ``picture`` is its bytes, or a coroutine function that downloads them: it is called
+        only once there is room, so a refused picture costs no download. ``size`` is what the
+        download will weigh, when known. ``lane`` is what turns are taken by (a chat);
+        ``owner`` is whose quota it counts against (a person). Both default to one shared value.
         """
-        if self._engine is None or self._stopping.is_set():
-            raise RuntimeError("the executor is not running")
-        if self._in_flight >= self.settings.max_queue:
+        if self._stopping.is_set():
+            raise Stopped("The picture service is stopping.")
+        if self._engine is None:
+            raise RuntimeError("Executor.start() has not finished")
+        if len(self._requests) >= self.settings.max_queue:
             self.metrics.errors.labels("queue_full").inc()
             raise QueueFull("I'm very busy right now; please send the picture again in a minute.")
         if self._per_owner[owner] >= self.settings.max_queued_per_user:
@@ -198,41 +237,72 @@ class Executor:
                 "please wait for their descriptions before sending more."
             )
         loop = asyncio.get_running_loop()
-        request = _Request(lane, owner, loop.create_future(), loop, detailed=detailed, question=question)
-        self._in_flight += 1
+        request = _Request(lane, owner, task or Describe(), loop.create_future(), loop, size=size)
+        self._requests.add(request)
         self._per_owner[owner] += 1
         request.future.add_done_callback(lambda _: self._release(request))
-        decoding = loop.create_task(self._decode(request, picture))
-        return Ticket(self, request, decoding)
+        request.pipeline = loop.create_task(self._intake(request, picture))
+        return Ticket(self, request)
 
-    async def describe(self, picture: bytes, *, lane: Hashable = None, owner: Hashable = None) -> Description:
-        """Submit one picture and wait for its description."""
+    async def describe(self, picture: bytes, *, lane: Hashable = None, owner: Hashable = None) -> Any:
+        """Submit one picture for a description and wait for it."""
         return await self.submit(picture, lane=lane, owner=owner).result()
 
-    async def _decode(self, request: _Request, picture: bytes) -> None:
-        engine = self._engine
-        assert engine is not None
+    async def _intake(self, request: _Request, picture: bytes | Fetch) -> None:
+        """Download (within the byte budget), decode on a CPU thread, queue for the models."""
         try:
-            request.prepared = await request.loop.run_in_executor(self._decoders, engine.prepare, picture)
-        except Exception as exc:  # InvalidImage, mostly: it belongs to this request alone
+            if callable(picture):
+                await self._bytes.acquire(request, request.size or UNKNOWN_SIZE)
+                data = await picture()
+            else:
+                data = picture
+            self._bytes.resize(request, len(data))
+            request.data = data
+            del data, picture  # from here on the bytes live in the request, until decoded
+            prepared = await request.loop.run_in_executor(self._decoders, self._prepare, request)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the download's failure, or InvalidImage: this picture's own
             if not request.future.done():
-                self.metrics.errors.labels(getattr(exc, "reason", "decode")).inc()
+                self.metrics.errors.labels(getattr(exc, "reason", type(exc).__name__)).inc()
                 request.future.set_exception(exc)
             return
-        if request.future.done():  # timed out while decoding
+        if request.future.done():  # timed out or stopped meanwhile
             return
+        if not isinstance(prepared, (bytes, bytearray)):
+            self._bytes.release(request)  # decoded: the bytes are gone (a remote backend keeps them)
+        request.prepared = prepared
         request.queued = True
         self._queue.put(request.lane, request)
 
-    def _abandon(self, request: _Request) -> None:
+    def _prepare(self, request: _Request) -> Any:
+        """On a decode thread. The work item holds the request, never the bytes themselves, so a
+        request abandoned while it waits for a thread leaves no bytes behind."""
+        data, request.data = request.data, None
+        if data is None or request.future.done():
+            return None
+        return self._engine.prepare(data)
+
+    def _abandon(self, request: _Request, error: BaseException | None = None) -> None:
+        """A request that timed out (or is stopped): out of the queue, its download cancelled,
+        its bytes dropped."""
         self._queue.remove(request.lane, request)
-        self.metrics.errors.labels("timeout").inc()
+        request.data = request.prepared = None
+        self._bytes.release(request)
+        if request.pipeline is not None and not request.pipeline.done():
+            request.pipeline.cancel()
         if not request.future.done():
-            request.future.cancel()
+            if error is None:
+                self.metrics.errors.labels("timeout").inc()
+                request.future.cancel()
+            else:
+                request.future.set_exception(error)
 
     def _release(self, request: _Request) -> None:
         request.finished = True
-        self._in_flight -= 1
+        request.data = request.prepared = None
+        self._bytes.release(request)
+        self._requests.discard(request)
         self._per_owner[request.owner] -= 1
         if self._per_owner[request.owner] <= 0:
             del self._per_owner[request.owner]
@@ -243,58 +313,45 @@ class Executor:
 
     def _run(self, loaded: asyncio.Future[None], loop: asyncio.AbstractEventLoop) -> None:
         try:
-            self._engine = self._load()
-            if self._warmup:
-                self._warm_up()
+            self._engine = self._engine_factory() if self._engine_factory else self._load()
+            if self._warmup and hasattr(self._engine, "warm_up"):
+                log.info("Warm-up took %.2f s", self._engine.warm_up())
         except BaseException as exc:
             loop.call_soon_threadsafe(_settle, loaded, None, exc)
             return
         loop.call_soon_threadsafe(_settle, loaded, None, None)
         wait_s = self.settings.max_batch_wait_ms / 1000
         while not self._stopping.is_set():
-            batch = [r for r in self._queue.take(self._ceiling, wait_s) if not r.future.done()]
-            # One prompt and generation setting per forward pass: each kind in a pass of its own.
-            kinds: dict[str, list[_Request]] = {}
-            for request in batch:
-                kinds.setdefault(_kind(request), []).append(request)
-            for part in kinds.values():
-                self._describe_batch(part)
+            try:
+                batch = [r for r in self._queue.take(self._ceiling, wait_s) if not r.future.done()]
+                # One prompt and generation setting per forward pass: each kind in a pass of its own.
+                kinds: dict[str, list[_Request]] = {}
+                for request in batch:
+                    kinds.setdefault(request.task.kind, []).append(request)
+                for kind, part in kinds.items():
+                    self._run_batch(kind, part)
+            except Exception:  # a bug in here must not leave every later picture unanswered
+                log.exception("The model thread hit an unexpected error; it carries on")
 
-    def _load(self) -> Engine | Backend:
-        if self._engine_factory is not None:
-            return self._engine_factory()
+    def _load(self) -> Backend:
         from .engine import Engine
 
         return Engine.load(self.settings)
 
-    def _warm_up(self) -> None:
-        """One small batch, so the first person doesn't pay for CUDA's start-up."""
-        from PIL import Image
-
+    def _run_batch(self, kind: str, batch: list[_Request]) -> None:
         started = time.monotonic()
-        assert self._engine is not None
-        grey = Image.new("RGB", (self._engine.input_size,) * 2, (128, 128, 128))
-        self._engine.describe([grey, grey])
-        models = getattr(self._engine, "models", None)
-        if getattr(models, "question_translator", None) is not None:
-            self._engine.answer([grey], [Question("¿de qué color es?", "es")])
-        log.info("Warm-up batch took %.2f s", time.monotonic() - started)
-
-    def _describe_batch(self, batch: list[_Request]) -> None:
-        assert self._engine is not None
-        started = time.monotonic()
-        pictures = [r.prepared for r in batch]
         try:
-            if batch[0].question is not None:
-                descriptions = self._engine.answer(pictures, [r.question for r in batch])
-            else:
-                descriptions = self._engine.describe(pictures, detailed=batch[0].detailed)
+            results = self._engine.run(kind, [r.prepared for r in batch], [r.task for r in batch])
+            # The batch contract, checked inside the try: a backend that breaks it fails this
+            # batch's requests (split and retried), not the model thread.
+            if len(results) != len(batch):
+                raise RuntimeError(f"a batch of {len(batch)} gave {len(results)} results")
         except Exception as exc:
-            self._batch_failed(batch, exc)
+            self._batch_failed(kind, batch, exc)
             return
         self.metrics.batch_size.observe(len(batch))
         self.metrics.batch_seconds.observe(time.monotonic() - started)
-        for request, outcome in zip(batch, descriptions, strict=True):
+        for request, outcome in zip(batch, results, strict=True):
             # A remote backend reports a picture's own failure (bad bytes) in its place.
             if isinstance(outcome, Exception):
                 self.metrics.errors.labels(getattr(outcome, "reason", "remote")).inc()
@@ -302,7 +359,7 @@ class Executor:
             else:
                 request.loop.call_soon_threadsafe(_settle, request.future, outcome, None)
 
-    def _batch_failed(self, batch: list[_Request], exc: Exception) -> None:
+    def _batch_failed(self, kind: str, batch: list[_Request], exc: Exception) -> None:
         if _is_out_of_memory(exc):
             self.metrics.errors.labels("out_of_memory").inc()
             self._ceiling = max(1, min(self._ceiling, len(batch)) // 2)
@@ -313,21 +370,49 @@ class Executor:
         if len(batch) == 1:
             [request] = batch
             self.metrics.errors.labels("inference").inc()
-            log.error("Describing a picture (%s) failed", _kind(request), exc_info=exc)
+            log.error("A picture's %s failed", kind, exc_info=exc)
             error = InferenceError("Something went wrong while describing this picture.")
             error.__cause__ = exc
             request.loop.call_soon_threadsafe(_settle, request.future, None, error)
             return
         # Retry the halves: the failure may belong to one picture, or to the batch's size.
         middle = len(batch) // 2
-        self._describe_batch(batch[:middle])
-        self._describe_batch(batch[middle:])
+        self._run_batch(kind, batch[:middle])
+        self._run_batch(kind, batch[middle:])
 
 
-def _kind(request: _Request) -> str:
-    if request.question is not None:
-        return "answer"
-    return "detailed" if request.detailed else "description"
+class _ByteBudget:
+    """Bytes downloaded and not yet decoded, in all; used on the event loop only.
+
+    A download waits while the others hold the whole budget; one file larger than the budget
+    still goes, alone.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+        self._held: dict[int, int] = {}
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    async def acquire(self, request: _Request, size: int) -> None:
+        while self.used > 0 and self.used + size > self.limit:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            await waiter
+        self._take(request, size)
+
+    def resize(self, request: _Request, size: int) -> None:
+        self._take(request, size)
+
+    def release(self, request: _Request) -> None:
+        self.used -= self._held.pop(id(request), 0)
+        while self._waiters:  # each waiter checks again whether it fits now
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _take(self, request: _Request, size: int) -> None:
+        self.used += size - self._held.get(id(request), 0)
+        self._held[id(request)] = size
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:

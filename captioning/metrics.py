@@ -18,6 +18,9 @@ class ExecutorMetrics:
             "captioning_queue_depth", "Pictures decoded and waiting for a batch", registry=r
         )
         self.in_flight = Gauge("captioning_in_flight", "Pictures accepted and not yet answered", registry=r)
+        self.bytes_in_flight = Gauge(
+            "captioning_download_bytes_in_flight", "Picture bytes downloaded and not yet decoded", registry=r
+        )
         self.batch_ceiling = Gauge("captioning_batch_ceiling", "Largest batch now allowed", registry=r)
         self.ready = Gauge("captioning_ready", "1 once the models are loaded and warmed up", registry=r)
         self.batch_size = Histogram(

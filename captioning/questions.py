@@ -1,10 +1,11 @@
 """Questions about a picture: what was asked, in which language, and the prompt BLIP-2 gets.
 
-BLIP-2 answers English questions put as ``Question: ... Answer:``. A Spanish question is
-first translated to English (QUESTION_TRANSLATION_MODEL, opus-mt-es-en); the English answer
-is then translated back like any caption. Which language a question is in is decided here,
-by py3langid (a naive Bayes over byte n-grams, limited to English and Spanish), with the
-asker's own language deciding the cases too short or too mixed to tell.
+BLIP-2 answers English questions put as ``Question: ... Answer:``. A question in another
+language is first translated to English (QUESTION_TRANSLATION_MODELS, opus-mt-es-en for
+Spanish); the English answer is then translated back like any caption. Which language a
+question is in is decided here, by py3langid (a naive Bayes over byte n-grams, limited to the
+languages questions can be asked in), with the asker's own language deciding the cases too
+short or too mixed to tell.
 
 Plain Python and numpy: the bot imports this without torch.
 """
@@ -13,8 +14,8 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 __all__ = [
     "MAX_QUESTION_CHARS",
@@ -25,7 +26,7 @@ __all__ = [
     "question_language",
 ]
 
-QuestionLanguage = Literal["en", "es"]
+QuestionLanguage = str  # an ISO 639-1 code: "en", "es", ...
 
 # A question is a sentence, not an essay; BLIP-2's language model sees few words well.
 MAX_QUESTION_CHARS = 300
@@ -69,21 +70,26 @@ def looks_like_a_question(text: str) -> bool:
     return bool(words) and words[0].replace("\u2019", "'") in _OPENINGS
 
 
-def question_language(text: str, hint: str = "en") -> QuestionLanguage:
-    """ "en" or "es" for ``text``; ``hint`` (the asker's language) decides unclear cases."""
-    fallback: QuestionLanguage = "es" if hint == "es" else "en"
-    if _SPANISH_MARKS.search(text):
+def question_language(
+    text: str, hint: str = "en", languages: Sequence[str] = ("en", "es")
+) -> QuestionLanguage:
+    """Which of ``languages`` ``text`` is in; ``hint`` (the asker's language) decides unclear cases."""
+    languages = tuple(dict.fromkeys(("en", *languages)))
+    fallback = hint if hint in languages else "en"
+    if len(languages) == 1:
+        return "en"
+    if "es" in languages and _SPANISH_MARKS.search(text):
         return "es"
     if not re.search(r"\w", text):
         return fallback
-    language, probability = _identifier().classify(text)
+    language, probability = _identifier(tuple(sorted(languages))).classify(text)
     return language if probability >= _CONFIDENT else fallback
 
 
 @functools.cache
-def _identifier():
+def _identifier(languages: tuple[str, ...]):
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
     identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-    identifier.set_languages(["en", "es"])
+    identifier.set_languages(list(languages))
     return identifier

@@ -1,13 +1,17 @@
 """The executor's backend when the models run in the Ray Serve application.
 
 The bot keeps its own queue, fairness and back-pressure (the executor); each batch it takes
-goes out as one Serve request per picture, which Serve batches again on the replicas.
-Picture bytes travel as they are and are decoded on the replica.
+goes out as one Serve request per picture, ``run(kind, picture, task)``, which Serve batches
+again on the replicas. Picture bytes travel as they are and are decoded on the replica. The
+backend knows no task: a new task needs nothing here.
 
+* **One deadline per batch** (``REQUEST_TIMEOUT_S``): retries after a lost replica happen
+  within it, so nobody waits five timeouts.
 * A replica that dies mid-request: the request is sent again, and Serve routes it to a live
   replica (or the one it restarts), up to ``retries`` times.
-* A cluster that can't be reached: the pictures get :class:`Busy` ("try again shortly"),
-  and the next batch tries to reconnect, so the bot recovers when the cluster returns.
+* A cluster or application that can't be reached: the pictures get :class:`Busy` ("try again
+  shortly") at once, and a later batch tries to reconnect, so the bot recovers by itself.
+  ``connected`` says which it is, for ``/healthz``.
 
 Importing this module imports ray, not torch.
 """
@@ -23,9 +27,7 @@ import ray
 from ray import serve
 from ray.exceptions import RayError, RayTaskError
 
-from .description import Description
-from .errors import Busy, InferenceError, InvalidImage
-from .questions import Question
+from .errors import Busy, InferenceError, InvalidImage, RequestTimeout
 
 __all__ = ["APP_NAME", "RayBackend"]
 
@@ -42,19 +44,24 @@ class RayBackend:
         *,
         app_name: str = APP_NAME,
         retries: int = 4,
-        request_timeout_s: float = 120.0,
+        batch_timeout_s: float = 120.0,
         reconnect_every_s: float = 5.0,
+        connect_timeout_s: float = 30.0,
     ) -> None:
         self.address, self.app_name = address, app_name
-        self.retries, self.request_timeout_s, self.reconnect_every_s = (
-            retries,
-            request_timeout_s,
-            reconnect_every_s,
-        )
-        self.input_size = 224  # BLIP-2's, until the deployment says otherwise
+        self.retries, self.batch_timeout_s = retries, batch_timeout_s
+        self.reconnect_every_s, self.connect_timeout_s = reconnect_every_s, connect_timeout_s
+        # BLIP-2's, and English only, until the deployment says otherwise.
+        self.input_size = 224
+        self.languages: tuple[str, ...] = ("en",)
+        self.question_languages: tuple[str, ...] = ("en",)
         self._handle: Any = None
         self._last_attempt = 0.0
         self._lock = threading.Lock()
+
+    @property
+    def connected(self) -> bool:
+        return self._handle is not None
 
     # -- connection ----------------------------------------------------------------------
 
@@ -66,11 +73,14 @@ class RayBackend:
                 if not ray.is_initialized():
                     ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False)
                 handle = serve.get_app_handle(self.app_name)
-                self.input_size = handle.input_size.remote().result(timeout_s=60)
+                info = handle.info.remote().result(timeout_s=self.connect_timeout_s)
             except Exception as exc:
-                log.warning("Ray Serve application %r unreachable: %s", self.app_name, exc)
+                log.warning("Ray Serve application %r unreachable: %s", self.app_name, _first_line(exc))
                 self._handle = None
                 return False
+            self.input_size = int(info["input_size"])
+            self.languages = tuple(info["languages"])
+            self.question_languages = tuple(info["question_languages"])
             self._handle = handle
             log.info("Connected to Ray Serve application %r", self.app_name)
             return True
@@ -80,54 +90,66 @@ class RayBackend:
     def prepare(self, picture: bytes) -> bytes:
         return picture  # decoded on the replica
 
-    def describe(self, pictures: list[bytes], *, detailed: bool = False) -> list[Description | Exception]:
-        return self._call(pictures, "describe_detailed" if detailed else "describe")
-
-    def answer(self, pictures: list[bytes], questions: list[Question]) -> list[Description | Exception]:
-        asked = [(p, q.text, q.language) for p, q in zip(pictures, questions, strict=True)]
-        return self._call(asked, "answer")
-
-    def _call(self, pictures: list[Any], method: str) -> list[Description | Exception]:
-        """One request per picture to the deployment's batched ``method``, with retries."""
+    def run(self, kind: str, pictures: list[bytes], tasks: list[Any]) -> list[Any]:
+        """One request per picture to the deployment's batched ``run``, within one deadline."""
         if self._handle is None and (
             time.monotonic() - self._last_attempt < self.reconnect_every_s or not self.connect()
         ):
             return [_busy() for _ in pictures]
-        results: list[Description | Exception] = [_busy() for _ in pictures]
-        waiting = dict(enumerate(pictures))
+        deadline = time.monotonic() + self.batch_timeout_s
+        results: list[Any] = [_busy() for _ in pictures]
+        waiting = list(range(len(pictures)))
         for attempt in range(self.retries + 1):
             try:
-                pending = {i: getattr(self._handle, method).remote(p) for i, p in waiting.items()}
+                pending = {i: self._handle.run.remote((kind, pictures[i], tasks[i])) for i in waiting}
             except Exception as exc:
-                log.warning("Ray Serve unreachable: %s", exc)
+                log.warning("Ray Serve unreachable: %s", _first_line(exc))
                 self._handle = None
-                break
-            waiting = {}
+                return results
+            waiting = []
             for i, response in pending.items():
+                remaining = deadline - time.monotonic()
                 try:
-                    results[i] = _outcome(response.result(timeout_s=self.request_timeout_s))
+                    if remaining <= 0:
+                        raise TimeoutError
+                    results[i] = _outcome(response.result(timeout_s=remaining))
                 except RayTaskError as exc:  # the replica's code raised: the models failed
-                    log.error("A replica failed on a picture: %s", exc)
+                    log.error("A replica failed on a picture: %s", _first_line(exc))
                     results[i] = InferenceError("Something went wrong while describing this picture.")
-                except (RayError, TimeoutError, ConnectionError) as exc:
+                except TimeoutError:
+                    results[i] = RequestTimeout(
+                        "Describing this picture took too long; please try again later."
+                    )
+                except (RayError, ConnectionError) as exc:
                     # RayActorError and kin: the replica died mid-request. Send it again:
                     # Serve routes it to a live replica, or to the one it restarts.
                     log.warning(
                         "Replica lost mid-request (%s); sending the picture again", type(exc).__name__
                     )
-                    waiting[i] = pictures[i]
+                    waiting.append(i)
             if not waiting:
                 break
-            if attempt < self.retries:
-                time.sleep(min(0.5 * 2**attempt, 5.0))
+            pause = min(0.5 * 2**attempt, 5.0, max(0.0, deadline - time.monotonic()))
+            if attempt < self.retries and pause > 0:
+                time.sleep(pause)
+        if waiting:  # still lost after every retry: reconnect before the next batch
+            log.warning(
+                "Ray Serve lost %d picture(s) after %d tries; reconnecting", len(waiting), self.retries + 1
+            )
+            self._handle = None
         return results
 
 
-def _outcome(result: dict[str, str]) -> Description | Exception:
-    if "error" in result:
+def _outcome(result: Any) -> Any:
+    if isinstance(result, dict) and "error" in result:
         return InvalidImage(result["error"], result.get("reason", "not_a_picture"))
-    return Description(result["english"], result["spanish"])
+    return result
 
 
 def _busy() -> Busy:
     return Busy("The picture service is unreachable right now; please send the picture again in a minute.")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__

@@ -18,12 +18,14 @@ Replicas and resources, from the environment too:
 
 Autoscaling aims at ``MAX_BATCH_SIZE`` requests in flight per replica: a replica is added when
 the ones there have more than a full batch each waiting, and removed when they idle.
-Pictures arrive as bytes and are decoded on the replica.
+Every task goes through one batched method, ``run``: pictures arrive as bytes with their task,
+are decoded on the replica, and each kind in the batch is one ``Engine.run``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -32,11 +34,13 @@ from ray import serve
 from ray.serve import Application
 
 from .errors import InvalidImage
-from .questions import Question
 from .ray_backend import APP_NAME
 from .settings import EngineSettings
 
 __all__ = ["APP_NAME", "Captioner", "app", "build_app"]
+
+# Serve writes this logger to each replica's log file (logs/serve/replica_*.log).
+log = logging.getLogger("ray.serve")
 
 
 @serve.deployment(name="Captioner")
@@ -44,57 +48,50 @@ class Captioner:
     """One replica: the engine on its device, fed by Serve's batching."""
 
     def __init__(self, settings: dict[str, Any]) -> None:
-        from PIL import Image
-
         from .engine import Engine
 
         self.settings = EngineSettings.model_validate(settings)
         self.engine = Engine.load(self.settings)
         # One thread owns the models, as in the local executor; Serve's event loop stays free.
         self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="models")
-        self.describe.set_max_batch_size(self.settings.max_batch_size)
-        self.describe.set_batch_wait_timeout_s(self.settings.max_batch_wait_ms / 1000)
-        self.describe_detailed.set_max_batch_size(self.settings.max_batch_size)
-        self.answer.set_max_batch_size(self.settings.max_batch_size)
-        self.answer.set_batch_wait_timeout_s(self.settings.max_batch_wait_ms / 1000)
-        grey = Image.new("RGB", (self.engine.input_size,) * 2, (128, 128, 128))
-        self._model_thread.submit(self.engine.describe, [grey, grey]).result()  # warm-up
-        self._model_thread.submit(self.engine.answer, [grey], [Question("¿de qué color es?", "es")]).result()
+        self.run.set_max_batch_size(self.settings.max_batch_size)
+        self.run.set_batch_wait_timeout_s(self.settings.max_batch_wait_ms / 1000)
+        self._model_thread.submit(self.engine.warm_up).result()
 
-    def input_size(self) -> int:
-        return self.engine.input_size
-
-    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.01)
-    async def describe(self, pictures: list[bytes]) -> list[dict[str, str]]:
-        """N pictures' bytes -> N results: {english, spanish}, or {error, reason} for bad bytes."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._model_thread, self._describe, pictures)
+    def info(self) -> dict[str, Any]:
+        """What the bot needs to know before it sends anything."""
+        return {
+            "input_size": self.engine.input_size,
+            "languages": list(self.engine.languages),
+            "question_languages": list(self.engine.question_languages),
+        }
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.01)
-    async def describe_detailed(self, pictures: list[bytes]) -> list[dict[str, str]]:
-        """The same, with beam search and a longer limit ("describe again")."""
+    async def run(self, requests: list[tuple[str, bytes, Any]]) -> list[Any]:
+        """N (kind, picture bytes, task) -> N results, or {error, reason} for a bad picture."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._model_thread, self._describe, pictures, True)
+        return await loop.run_in_executor(self._model_thread, self._run, requests)
 
-    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.01)
-    async def answer(self, asked: list[tuple[bytes, str, str]]) -> list[dict[str, str]]:
-        """N (picture bytes, question, its language "en"|"es") -> N answers, as ``describe``."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._model_thread, self._answer, asked)
-
-    def _describe(self, pictures: list[bytes], detailed: bool = False) -> list[dict[str, str]]:
-        return self._each(pictures, lambda prepared, _: self.engine.describe(prepared, detailed=detailed))
-
-    def _answer(self, asked: list[tuple[bytes, str, str]]) -> list[dict[str, str]]:
-        questions = [Question(text, "es" if language == "es" else "en") for _, text, language in asked]
-        return self._each(
-            [picture for picture, _, _ in asked],
-            lambda prepared, good: self.engine.answer(prepared, [questions[i] for i in good]),
+    def _run(self, requests: list[tuple[str, bytes, Any]]) -> list[Any]:
+        results: list[Any] = [None] * len(requests)
+        kinds: dict[str, list[int]] = {}
+        for i, (kind, _, _) in enumerate(requests):
+            kinds.setdefault(kind, []).append(i)
+        log.info(
+            "Running a batch of %d (%s; %d bytes)",
+            len(requests),
+            ", ".join(f"{kind} {len(indexes)}" for kind, indexes in kinds.items()),
+            sum(len(picture) for _, picture, _ in requests),
         )
+        for kind, indexes in kinds.items():
+            outcomes = self._each(kind, [requests[i][1] for i in indexes], [requests[i][2] for i in indexes])
+            for i, outcome in zip(indexes, outcomes, strict=True):
+                results[i] = outcome
+        return results
 
-    def _each(self, pictures: list[bytes], generate: Any) -> list[dict[str, str]]:
-        """Decode each picture, run ``generate`` on the good ones, and report the bad ones."""
-        results: list[dict[str, str]] = [{} for _ in pictures]
+    def _each(self, kind: str, pictures: list[bytes], tasks: list[Any]) -> list[Any]:
+        """Decode each picture, run the good ones, and report the bad ones in their place."""
+        results: list[Any] = [None] * len(pictures)
         good, prepared = [], []
         for i, picture in enumerate(pictures):
             try:
@@ -102,10 +99,12 @@ class Captioner:
                 good.append(i)
             except InvalidImage as exc:  # this picture's own problem: not its neighbours'
                 results[i] = {"error": str(exc), "reason": exc.reason}
-        if not good:
-            return results
-        for i, description in zip(good, generate(prepared, good), strict=True):
-            results[i] = {"english": description.english, "spanish": description.spanish}
+            except Exception:  # any other decode failure is this picture's alone too
+                results[i] = {"error": "The picture can't be read.", "reason": "damaged"}
+        if good:
+            outcomes = self.engine.run(kind, prepared, [tasks[i] for i in good])
+            for i, outcome in zip(good, outcomes, strict=True):
+                results[i] = outcome
         return results
 
 

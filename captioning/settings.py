@@ -1,23 +1,75 @@
-"""The engine's settings: typed, validated, read once from the environment.
+"""The engine's settings: typed, validated, read once from the environment (and ``.env``).
 
 Every field is read from the environment variable of the same name in upper case
 (``CAPTION_MODEL``, ``DEVICE``, ...). ``.env.example`` lists them all with their defaults.
 Command-line flags override them through :meth:`EngineSettings.with_overrides`.
+
+An empty value means "not set" (the default applies), as in a ``.env`` copied with blank
+lines, except for the optional models, where empty means "off": ``QUESTION_TRANSLATION_MODEL=``
+turns Spanish questions off on purpose.
+
+Languages are ISO 639-1 codes. ``TRANSLATION_MODELS`` lists the translations from English, as
+``code=model`` pairs separated by commas; a model that translates into several languages takes
+its target token after an ``@``::
+
+    TRANSLATION_MODELS=es=Helsinki-NLP/opus-mt-en-es,fr=Helsinki-NLP/opus-mt-en-fr
+    TRANSLATION_MODELS=pt=Helsinki-NLP/opus-mt-tc-big-en-pt@>>por<<
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import SettingsError
 
-__all__ = ["EngineSettings", "settings_error"]
+__all__ = ["EngineSettings", "ModelRef", "parse_models", "settings_error"]
 
 DtypeSetting = Literal["auto", "float16", "bfloat16", "float32"]
+
+# Optional models: empty means "none", on purpose, rather than "the default".
+_EMPTY_MEANS_OFF = {"question_translation_model", "question_translation_models", "ocr_model"}
+_CODE = re.compile(r"^[a-z]{2}$")
+_TARGET_TOKEN = re.compile(r"^>>[\w-]+<<$")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A translation model: a hub id or folder, and the target token a multi-target model needs."""
+
+    name: str
+    target_token: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.target_token}" if self.target_token else self.name
+
+
+def parse_models(text: str, setting: str) -> dict[str, ModelRef]:
+    """``"es=Helsinki-NLP/opus-mt-en-es,pt=...@>>por<<"`` -> {"es": ModelRef(...), ...}, in order."""
+    models: dict[str, ModelRef] = {}
+    for entry in filter(None, (part.strip() for part in text.split(","))):
+        code, sep, model = (part.strip() for part in entry.partition("="))
+        code = code.lower()
+        if not sep or not model:
+            raise ValueError(
+                f"{setting}: {entry!r} should be code=model, as in es=Helsinki-NLP/opus-mt-en-es"
+            )
+        if not _CODE.match(code) or code == "en":
+            raise ValueError(f"{setting}: {code!r} should be a two-letter ISO 639-1 code other than en")
+        if code in models:
+            raise ValueError(f"{setting}: {code} is listed twice")
+        name, at, token = model.rpartition("@")
+        if at and _TARGET_TOKEN.match(token):
+            models[code] = ModelRef(name, token)
+        else:
+            models[code] = ModelRef(model)
+    return models
 
 
 class EngineSettings(BaseSettings):
@@ -28,14 +80,13 @@ class EngineSettings(BaseSettings):
     caption_model: str = Field(
         "Salesforce/blip2-opt-2.7b", min_length=1, description="BLIP-2 hub id or local folder"
     )
-    translation_model: str = Field(
-        "Helsinki-NLP/opus-mt-en-es", min_length=1, description="MarianMT en->es hub id or folder"
-    )
-    question_translation_model: str = Field(
-        "Helsinki-NLP/opus-mt-es-en",
-        min_length=1,
-        description="MarianMT es->en hub id or folder: Spanish questions, put to BLIP-2 in English",
-    )
+    # English -> each language a chat may read. TRANSLATION_MODEL, when set, is the "es" entry.
+    translation_models: str = "es=Helsinki-NLP/opus-mt-en-es"
+    translation_model: str | None = None
+    # Each language a question may be asked in -> English. QUESTION_TRANSLATION_MODEL, when
+    # set, is the "es" entry; set to empty, it turns Spanish questions off.
+    question_translation_models: str = "es=Helsinki-NLP/opus-mt-es-en"
+    question_translation_model: str | None = None
     device: str = Field(
         "auto",
         pattern=r"^(auto|cpu|cuda|cuda:\d+)$",
@@ -63,15 +114,72 @@ class EngineSettings(BaseSettings):
     max_queue: int = Field(256, ge=1, le=1_000_000)
     # Pictures one person may have waiting at once, so nobody waits behind someone's album.
     max_queued_per_user: int = Field(10, ge=1, le=100_000)
-    # Longest a picture may wait and be described, in seconds.
+    # Longest a picture may take, download and wait included, in seconds.
     request_timeout_s: float = Field(120.0, gt=0, le=3600)
+    # Picture bytes downloaded and not yet decoded, in all: past it, downloads wait their turn.
+    # A flood of 20 MB files then costs this much memory, not 20 MB times the queue.
+    max_download_mb_in_flight: float = Field(256.0, gt=0, le=1_000_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_unset(cls, values: Any) -> Any:
+        if not isinstance(values, Mapping):
+            return values
+        cleaned = {}
+        for key, value in values.items():
+            if isinstance(value, str) and not value.strip():
+                if key.lower() in _EMPTY_MEANS_OFF:
+                    cleaned[key] = ""
+                continue  # empty: the default applies
+            cleaned[key] = value
+        return cleaned
+
+    @field_validator("translation_models", "question_translation_models")
+    @classmethod
+    def _well_formed(cls, value: str, info: Any) -> str:
+        parse_models(value, info.field_name.upper())
+        return value
+
+    # -- what the settings mean, once combined ---------------------------------------------
+
+    @property
+    def translators(self) -> dict[str, ModelRef]:
+        """English -> language, by language code, in the order given."""
+        models = parse_models(self.translation_models, "TRANSLATION_MODELS")
+        if self.translation_model:
+            models["es"] = ModelRef(self.translation_model)
+        return models
+
+    @property
+    def question_translators(self) -> dict[str, ModelRef]:
+        """Language -> English, for questions asked in other languages than English."""
+        models = parse_models(self.question_translation_models, "QUESTION_TRANSLATION_MODELS")
+        if self.question_translation_model is not None:
+            if self.question_translation_model:
+                models["es"] = ModelRef(self.question_translation_model)
+            else:
+                models.pop("es", None)
+        return models
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """Every language a description can be given in: English, then the translations."""
+        return ("en", *self.translators)
+
+    @property
+    def detected_languages(self) -> tuple[str, ...]:
+        """What a question's language is told among: every language configured either way, so
+        that a question in a language without its model can be told apart, and refused."""
+        return tuple(dict.fromkeys((*self.languages, *self.question_translators)))
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> EngineSettings:
-        """Read the settings from ``environ`` (default: the process environment)."""
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, env_file: str | Path | None = None
+    ) -> EngineSettings:
+        """Read the settings from ``environ`` (default: the process environment and ``env_file``)."""
         try:
             if environ is None:
-                return cls()
+                return cls(_env_file=env_file)  # type: ignore[call-arg]
             known = {name.upper() for name in cls.model_fields}
             values = {k.lower(): v for k, v in environ.items() if k.upper() in known}
             return cls.model_validate(values)
@@ -93,5 +201,9 @@ def settings_error(exc: ValidationError) -> SettingsError:
     problems = []
     for error in exc.errors():
         name = "_".join(str(part) for part in error["loc"]).upper() or "settings"
-        problems.append(f"{name}={error.get('input')!r}: {error['msg']}")
+        message = error["msg"].removeprefix("Value error, ")
+        if message.startswith(f"{name}:"):  # our own validators name the setting already
+            problems.append(message)
+        else:
+            problems.append(f"{name}={error.get('input')!r}: {message}")
     return SettingsError("Invalid setting " + "; ".join(problems))

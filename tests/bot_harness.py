@@ -1,4 +1,4 @@
-"""Runs the real Application against FakeTelegram, in the test's event loop."""
+"""Runs the real Application, through the real Runner, against FakeTelegram, in the test's loop."""
 
 from __future__ import annotations
 
@@ -7,10 +7,21 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from bot.app import build_application
-from bot.settings import BotSettings
+from bot.runner import Runner
+from bot.settings import BotSettings, Timings
 from captioning import QueueFull
 from captioning.executor import Executor
 from tests.fake_telegram import FakeTelegram
+
+# What the tests wait for: short polls and pauses, so that a test takes seconds. Each test that
+# is about a timing passes its own.
+FAST = Timings(
+    poll_timeout_s=1.0,
+    reconnect_delays_s=(0.1, 0.2, 0.5),
+    album_quiet_s=0.5,
+    # A slow machine must not turn a description into a "queued" reply edited later.
+    status_after_s=60.0,
+)
 
 
 def bot_settings(telegram: FakeTelegram, state_dir: Path, **extra) -> BotSettings:
@@ -20,7 +31,7 @@ def bot_settings(telegram: FakeTelegram, state_dir: Path, **extra) -> BotSetting
         telegram_api_url=telegram.api_url,
         telegram_file_url=telegram.file_url,
         state_dir=state_dir,
-        **extra,
+        **{"shutdown_grace_s": 5.0, **extra},
     )
 
 
@@ -32,42 +43,42 @@ async def running_bot(
     engine_settings=None,
     *,
     rate_limit: bool = True,
+    timings: Timings = FAST,
     **settings,
-) -> AsyncIterator[object]:
-    """initialize, post_init, start polling; on exit the reverse, as run_polling does."""
+) -> AsyncIterator[Runner]:
+    """The bot as ``python -m bot`` runs it (the same Runner), minus the signal handlers."""
     application = build_application(
         bot_settings(telegram, state_dir, **settings),
         engine_settings,
         describer=describer,
         rate_limit=rate_limit,
+        timings=timings,
     )
-    await application.initialize()
-    await application.post_init(application)
-    await application.updater.start_polling(poll_interval=0.0, timeout=1)
-    await application.start()
+    runner = Runner(application)
     try:
-        yield application
+        await runner.start()
+        yield runner
     finally:
-        await application.updater.stop()
-        await application.stop()
-        await application.shutdown()
-        await application.post_shutdown(application)
+        await runner.stop()
 
 
 class RecordingDescriber:
-    """The real executor, noting what each picture was submitted with (``submitted``); from
-    the ``full_after``-th picture on, it refuses them as a full queue does."""
+    """The real executor, noting what each picture was submitted with (``submitted``: the
+    task and keywords); from the ``full_after``-th picture on, it refuses them as a full queue does."""
 
     def __init__(self, inner: Executor, full_after: int | None = None) -> None:
         self.inner, self.full_after = inner, full_after
         self.submitted: list[dict] = []
-        self.ready, self.input_size = True, inner.input_size
+        self.ready = True
 
-    def submit(self, picture: bytes, **keys):
+    def __getattr__(self, name):  # input_size, languages, question_languages, ...
+        return getattr(self.inner, name)
+
+    def submit(self, picture, task=None, **keys):
         if self.full_after is not None and len(self.submitted) >= self.full_after:
             raise QueueFull("I'm very busy right now; please send the picture again in a minute.")
-        self.submitted.append(keys)
-        return self.inner.submit(picture, **keys)
+        self.submitted.append({"task": task, **keys})
+        return self.inner.submit(picture, task, **keys)
 
 
 async def started_executor(engine) -> Executor:

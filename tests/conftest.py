@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -13,10 +14,16 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 @pytest.fixture(scope="session")
 def tiny_model_dirs(tmp_path_factory: pytest.TempPathFactory):
-    """The folders of the models trained to tiny_models' captions and answers (TinyModels)."""
-    from tests.tiny_models import build_trained_models
+    """The folders of the models trained to tiny_models' captions and answers (TinyModels).
 
-    return build_trained_models(tmp_path_factory.mktemp("models"))
+    Built once per test session. A developer running the tests again and again may set
+    TINY_MODELS_CACHE to a folder: the models are then kept there, keyed by the code that
+    builds them, and reused while that code is unchanged.
+    """
+    from tests.tiny_models import cached_models
+
+    cache = os.environ.get("TINY_MODELS_CACHE")
+    return cached_models(Path(cache) if cache else tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(scope="session")
@@ -51,3 +58,22 @@ async def executor(engine):
     executor = await started_executor(engine)
     yield executor
     await executor.stop()
+
+
+@pytest.fixture
+async def bot_processes(tmp_path):
+    """Starts ``python -m bot`` processes (``await start(env)``); whatever a test leaves
+    running, even after a failed assertion, is killed when it ends."""
+    from tests.processes import BotProcess
+
+    started: list[BotProcess] = []
+
+    async def start(env: dict[str, str], *args: str) -> BotProcess:
+        process = await BotProcess.start(env, tmp_path, *args)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.kill()
+        await process.process.wait()

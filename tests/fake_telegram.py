@@ -58,6 +58,10 @@ class FakeTelegram:
         self.members: dict[tuple[int, int], str] = {}
         self.fail_next: dict[str, list[dict[str, Any]]] = {}
         self.confirmed_offset = 0
+        # While set and not yet open, every file download waits for it.
+        self.download_gate: asyncio.Event | None = None
+        self.redirect_downloads = False
+        self._closing = False
         # Called with the offset of each getUpdates, before anything is answered: the moment
         # Telegram forgets the updates below it.
         self.on_get_updates: Callable[[int], None] | None = None
@@ -67,6 +71,7 @@ class FakeTelegram:
         self._file_ids = itertools.count(1)
         self._changed = asyncio.Condition()
         self._sent_ids: dict[int, int] = {}  # id(sendMessage params) -> the message id it got
+        self._shown: dict[tuple[int, int], tuple[str, Any]] = {}  # what each bot message shows
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -91,6 +96,9 @@ class FakeTelegram:
         return self
 
     async def stop(self) -> None:
+        self._closing = True  # long polls answer at once: nothing keeps the server from closing
+        if self.download_gate is not None:
+            self.download_gate.set()  # no download left waiting on a test that is over
         async with self._changed:
             self._changed.notify_all()
         if self._runner is not None:
@@ -112,8 +120,16 @@ class FakeTelegram:
         method = request.match_info["method"]
         params = await _params(request)
         self._record(Call(method, params))
-        async with self._changed:
-            self._changed.notify_all()
+        if method == "getUpdates":  # it waits for updates: tell waiters it was called first
+            async with self._changed:
+                self._changed.notify_all()
+        response = await self._answer(method, params)
+        if method != "getUpdates":  # waiters hear of a call once its answer is settled
+            async with self._changed:
+                self._changed.notify_all()
+        return response
+
+    async def _answer(self, method: str, params: dict[str, Any]) -> web.Response:
         if self.fail_next.get(method):
             error = self.fail_next[method].pop(0)
             return web.json_response({"ok": False, **error}, status=error["error_code"])
@@ -134,6 +150,12 @@ class FakeTelegram:
             return web.Response(status=401)
         file_id = request.match_info["path"].removeprefix("pictures/")
         self._record(Call("download", {"file_id": file_id}))
+        async with self._changed:
+            self._changed.notify_all()
+        if self.download_gate is not None:  # downloads in flight for as long as a test wants
+            await self.download_gate.wait()
+        if self.redirect_downloads:  # a file server gone wrong: it sends the client round in circles
+            raise web.HTTPFound(request.path)
         if file_id not in self.files:
             return web.Response(status=404)
         return web.Response(body=self.files[file_id], content_type="application/octet-stream")
@@ -175,7 +197,7 @@ class FakeTelegram:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
         deadline = time.monotonic() + timeout
         async with self._changed:
-            while not self._pending(offset) and time.monotonic() < deadline:
+            while not self._pending(offset) and time.monotonic() < deadline and not self._closing:
                 try:
                     await asyncio.wait_for(self._changed.wait(), deadline - time.monotonic())
                 except TimeoutError:
@@ -201,12 +223,30 @@ class FakeTelegram:
     async def _m_sendMessage(self, params):
         message = _bot_message(int(params["chat_id"]), next(self._message_ids), params["text"])
         self._sent_ids[id(params)] = message["message_id"]
+        self._shown[(message["chat"]["id"], message["message_id"])] = (params["text"], _markup(params))
         if "message_thread_id" in params:
             message["message_thread_id"] = params["message_thread_id"]
         return message
 
     async def _m_editMessageText(self, params):
-        message = _bot_message(int(params["chat_id"]), int(params["message_id"]), params["text"])
+        return self._edit(params, text=params["text"])
+
+    async def _m_editMessageReplyMarkup(self, params):
+        return self._edit(params)
+
+    def _edit(self, params, text: str | None = None):
+        """As Telegram does, an edit that changes nothing is refused."""
+        key = (int(params["chat_id"]), int(params["message_id"]))
+        old_text, old_markup = self._shown.get(key, ("", None))
+        new = (old_text if text is None else text, _markup(params))
+        if key in self._shown and new == (old_text, old_markup):
+            raise ApiError(
+                400,
+                "Bad Request: message is not modified: specified new message content and reply markup "
+                "are exactly the same as a current content and reply markup of the message",
+            )
+        self._shown[key] = new
+        message = _bot_message(key[0], key[1], new[0])
         return {**message, "edit_date": int(time.time())}
 
     async def _m_getChatMember(self, params):
@@ -383,6 +423,11 @@ def _chat(chat_id: int, chat_type: str | None = None) -> dict[str, Any]:
     if chat_type != "private":
         chat["title"] = "Group"
     return chat
+
+
+def _markup(params: dict[str, Any]) -> Any:
+    markup = params.get("reply_markup")
+    return json.loads(markup) if isinstance(markup, str) else markup
 
 
 def _bot_message(chat_id: int, message_id: int, text: str) -> dict[str, Any]:

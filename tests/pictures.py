@@ -55,6 +55,18 @@ def webp(color: str = "yellow") -> bytes:
     return encode(solid(color), "WEBP", quality=95)
 
 
+def heic(color: str = "red") -> bytes:
+    """What an iPhone sends when a picture goes as a file."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    return encode(solid(color), "HEIF", quality=90)
+
+
+def avif(color: str = "blue") -> bytes:
+    return encode(solid(color), "AVIF", quality=90)
+
+
 def two_frame_gif(first: str = "red", second: str = "blue") -> bytes:
     frames = [solid(first).convert("P"), solid(second).convert("P")]
     return encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
@@ -116,6 +128,8 @@ GOOD = [
     ("animated.gif", lambda: two_frame_gif("red", "blue"), "a red square"),
     ("bitmap.bmp", lambda: bmp("blue"), "a blue square"),
     ("scan.tiff", lambda: tiff("green"), "a green square"),
+    ("iphone.jpg", lambda: heic("red"), "a red square"),
+    ("new-phone.png", lambda: avif("blue"), "a blue square"),
     ("no-extension", lambda: jpeg("yellow"), "a yellow square"),
 ]
 

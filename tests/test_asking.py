@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 
-from bot import albums
-from captioning.questions import MAX_QUESTION_CHARS
+from captioning import Answer, Describe
+from captioning.questions import MAX_QUESTION_CHARS, Question
 from tests import pictures
-from tests.bot_harness import RecordingDescriber, running_bot
+from tests.bot_harness import FAST, RecordingDescriber, running_bot
 from tests.fake_telegram import FakeTelegram, command
+from tests.waiting import journaled, until_handled
 
 GROUP = -100999
 ASKER = 31
@@ -44,8 +46,10 @@ async def test_a_reply_to_the_description_asks_about_the_photo(telegram, executo
     assert answer["text"] == "Answer: Red.\nRespuesta: Rojo."
     assert answer["reply_parameters"]["message_id"] == question["message_id"]
     # The photo went through the executor twice: described, then asked about.
-    asked = [keys.get("question") for keys in describer.submitted]
-    assert [q and (q.text, q.language) for q in asked] == [None, ("what color is it?", "en")]
+    assert [keys["task"] for keys in describer.submitted] == [
+        Describe(False, ("es",)),
+        Answer(Question("what color is it?", "en"), ("es",)),
+    ]
 
 
 async def test_a_spanish_question_in_reply_to_the_photo_itself_in_private(telegram, executor, tmp_path):
@@ -73,10 +77,7 @@ async def test_a_follow_up_replies_to_the_answer(telegram, executor, tmp_path):
     assert answers[2]["text"] == "Answer: Green.\nRespuesta: Verde."
 
 
-async def test_a_question_about_an_album_is_answered_for_each_photo(
-    telegram, executor, tmp_path, monkeypatch
-):
-    monkeypatch.setattr(albums, "QUIET_S", 0.3)
+async def test_a_question_about_an_album_is_answered_for_each_photo(telegram, executor, tmp_path):
     colors = ["red", "white", "blue"]
     photos = [
         telegram.message(5, media_group_id="a1", photo=telegram.photo(pictures.jpeg(c))) for c in colors
@@ -98,20 +99,21 @@ async def test_in_groups_only_questions_to_the_bot_are_answered(telegram, execut
     async with running_bot(telegram, tmp_path / "state", executor):
         photo, description = await described(telegram, GROUP, "red", user_id=ASKER)
         bots = telegram.bot_message(description)
-        await telegram.push(telegram.message(GROUP, user_id=ASKER, text="thanks!", reply_to_message=bots))
-        await telegram.push(telegram.message(GROUP, user_id=ASKER, text="nice one", reply_to_message=bots))
-        # A question to the person who posted the photo, not to the bot.
-        await telegram.push(
-            telegram.message(GROUP, user_id=40, text="what color is it?", reply_to_message=photo)
-        )
-        await telegram.push(telegram.message(GROUP, user_id=41, text="what color is it?"))
-        await telegram.settle(1.0)
+        chatter = [
+            telegram.message(GROUP, user_id=ASKER, text="thanks!", reply_to_message=bots),
+            telegram.message(GROUP, user_id=ASKER, text="nice one", reply_to_message=bots),
+            # A question to the person who posted the photo, not to the bot.
+            telegram.message(GROUP, user_id=40, text="what color is it?", reply_to_message=photo),
+            telegram.message(GROUP, user_id=41, text="what color is it?"),
+        ]
+        ids = [await telegram.push(m) for m in chatter]
+        await until_handled(tmp_path / "state", *ids)  # all handled, and none answered
         assert telegram.count("sendMessage", GROUP) == 1
-        await telegram.push(
+        question = await telegram.push(
             telegram.message(GROUP, user_id=40, text="what color is it?", reply_to_message=bots)
         )
         answers = await telegram.wait_for("sendMessage", count=2, chat_id=GROUP)
-        await telegram.settle(0.5)
+        await until_handled(tmp_path / "state", question)
     assert answers[-1]["text"] == "Answer: Red.\nRespuesta: Rojo."
     assert telegram.count("sendMessage", GROUP) == 2
 
@@ -144,7 +146,7 @@ async def test_a_question_about_a_file_that_is_not_a_picture_says_so(telegram, e
 async def test_a_deleted_description_can_no_longer_be_asked_about(telegram, executor, tmp_path):
     async with running_bot(telegram, tmp_path / "state", executor):
         photo, description = await described(telegram, 5, "red")
-        await telegram.press(description, photo, "delete:5", user_id=5)
+        await telegram.press(description, photo, "delete", user_id=5)
         await telegram.wait_for("deleteMessage")
         replies = await asked(telegram, 5, "what color is it?", telegram.bot_message(description))
     assert replies[-1]["text"].startswith("To ask about a photo")
@@ -161,11 +163,10 @@ async def test_descriptions_stay_askable_across_a_restart(telegram, executor, tm
 async def test_an_edited_photo_or_question_is_not_answered_again(telegram, executor, tmp_path):
     async with running_bot(telegram, tmp_path / "state", executor):
         photo, _ = await described(telegram, 5, "red")
-        await telegram.push({**photo, "edit_date": photo["date"] + 5}, kind="edited_message")
-        await asyncio.sleep(0.5)
+        first = await telegram.push({**photo, "edit_date": photo["date"] + 5}, kind="edited_message")
         edited = telegram.message(5, text="what color is it?", reply_to_message=photo, edit_date=1)
-        await telegram.push(edited, kind="edited_message")
-        await telegram.settle(1.0)
+        second = await telegram.push(edited, kind="edited_message")
+        await until_handled(tmp_path / "state", first, second)
     assert telegram.count("sendMessage", 5) == 1
 
 
@@ -187,7 +188,7 @@ async def test_a_question_is_not_kept_once_answered(telegram, executor, tmp_path
     async with running_bot(telegram, tmp_path / "state", executor):
         _, description = await described(telegram, 5, "red")
         await asked(telegram, 5, "is the red one mine?", telegram.bot_message(description))
-        await telegram.settle(0.3)  # the update is marked done after its reply
+        await until_handled(tmp_path / "state", 1, 2)  # marked done after its reply
     with sqlite3.connect(tmp_path / "state" / "bot.sqlite3") as db:
         bodies = [body for (body,) in db.execute("SELECT body FROM journal WHERE done_at IS NOT NULL")]
     assert len(bodies) == 2 and set(bodies) == {"{}"}
@@ -199,9 +200,9 @@ async def test_a_photo_with_a_question_as_its_caption_gets_the_answer_too(telegr
         await telegram.push(asking)
         description, answer = await telegram.wait_for("sendMessage", count=2, chat_id=5)
         labelled = telegram.message(6, photo=telegram.photo(pictures.jpeg("red")), caption="my new rug")
-        await telegram.push(labelled)
+        update = await telegram.push(labelled)
         await telegram.wait_for("sendMessage", chat_id=6)
-        await telegram.settle(1.0)
+        await until_handled(tmp_path / "state", update)
     assert description["text"].startswith("Automatic description")
     assert answer["text"] == "Answer: Blue.\nRespuesta: Azul."
     assert answer["reply_parameters"]["message_id"] == asking["message_id"]
@@ -209,15 +210,14 @@ async def test_a_photo_with_a_question_as_its_caption_gets_the_answer_too(telegr
 
 
 async def test_a_question_met_by_a_telegram_outage_is_answered_after_a_restart(telegram, executor, tmp_path):
-    from tests.test_no_photo_lost import journaled
-
     state = tmp_path / "state"
-    async with running_bot(telegram, state, executor):
+    retry_later = dataclasses.replace(FAST, retry_delays_s=(3600.0,))
+    async with running_bot(telegram, state, executor, timings=retry_later) as runner:
         photo, _ = await described(telegram, 5, "green")
         telegram.fail_next["getFile"] = [FakeTelegram.bad_gateway()]
         question = await telegram.push(telegram.message(5, text="what color is it?", reply_to_message=photo))
-        await telegram.wait_for("getFile", count=2)  # the description's, then the failed one
-        await telegram.settle(0.5)
+        while question not in runner.svc.journal.retrying:
+            await asyncio.sleep(0.01)
         assert telegram.count("sendMessage", 5) == 1  # no answer, and no "something went wrong"
     assert journaled(state)[question] is False
     async with running_bot(telegram, state, executor):

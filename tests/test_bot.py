@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 
-from bot import describing
-from bot.describing import choose_photo_size
-from captioning import Description
+from bot.pictures import choose_photo_size
 from tests import pictures
-from tests.bot_harness import running_bot
+from tests.bot_harness import FAST, running_bot
 from tests.fake_telegram import FakeTelegram, command
+from tests.waiting import until_handled
 
 GROUP = -100123
 ADMIN, MEMBER = 11, 12
@@ -19,8 +19,11 @@ ADMIN, MEMBER = 11, 12
 
 @pytest.fixture
 async def bot(telegram, executor, tmp_path):
-    async with running_bot(telegram, tmp_path / "state", executor) as application:
-        yield application
+    async with running_bot(telegram, tmp_path / "state", executor) as runner:
+        yield runner
+
+
+STATE = "state"
 
 
 def reply_to(params) -> int:
@@ -30,16 +33,19 @@ def reply_to(params) -> int:
 # -- private chats ---------------------------------------------------------------------------
 
 
-async def test_a_red_photo_gets_both_descriptions_as_a_reply(telegram, bot):
-    message = telegram.message(5, photo=telegram.photo(pictures.jpeg("red")))
-    await telegram.push(message)
-    [reply] = await telegram.wait_for("sendMessage", chat_id=5)
+async def test_a_red_photo_gets_both_descriptions_as_a_reply(telegram, executor, tmp_path):
+    # "typing…" waits a while first: an answer quicker than that goes without it.
+    slow_to_type = dataclasses.replace(FAST, typing_after_s=30.0)
+    async with running_bot(telegram, tmp_path / "state", executor, timings=slow_to_type):
+        message = telegram.message(5, photo=telegram.photo(pictures.jpeg("red")))
+        await telegram.push(message)
+        [reply] = await telegram.wait_for("sendMessage", chat_id=5)
     assert reply["text"] == (
         "Automatic description / Descripción automática\nEnglish: A red square.\nEspañol: Un cuadrado rojo."
     )
     assert reply_to(reply) == message["message_id"]
     assert "parse_mode" not in reply  # plain text: nothing in a caption can break it
-    assert telegram.sent("sendChatAction") == []  # answered too fast to need "typing…"
+    assert telegram.sent("sendChatAction") == []  # answered before "typing…" was due
 
 
 async def test_the_smallest_photo_size_the_model_can_use_is_the_one_downloaded(telegram, bot):
@@ -142,56 +148,78 @@ async def test_stickers_animations_and_videos_get_a_polite_not_yet(telegram, bot
     assert telegram.sent("getFile") == []
 
 
-async def test_the_reply_stays_in_the_photos_topic(telegram, bot, monkeypatch):
-    monkeypatch.setattr(describing, "TYPING_AFTER_S", 0.0)
-    message = telegram.message(
-        GROUP, photo=telegram.photo(pictures.jpeg("red")), message_thread_id=77, is_topic_message=True
-    )
-    await telegram.push(message)
-    [reply] = await telegram.wait_for("sendMessage", chat_id=GROUP)
+async def test_the_reply_stays_in_the_photos_topic(telegram, executor, tmp_path):
+    timings = dataclasses.replace(FAST, typing_after_s=0.0)
+    async with running_bot(telegram, tmp_path / "state", SlowDescriber(executor, 0.5), timings=timings):
+        message = telegram.message(
+            GROUP, photo=telegram.photo(pictures.jpeg("red")), message_thread_id=77, is_topic_message=True
+        )
+        await telegram.push(message)
+        [reply] = await telegram.wait_for("sendMessage", chat_id=GROUP)
     assert reply["message_thread_id"] == 77
     assert reply_to(reply) == message["message_id"]
     assert telegram.sent("sendChatAction", chat_id=GROUP)[0]["message_thread_id"] == 77
 
 
 class SlowDescriber:
-    """The real executor, slowed down: to watch what the chat shows while the bot works."""
+    """The real executor, slowed down: to watch what the chat shows while the bot works.
+    With ``gate``, every result waits for it instead of a delay."""
 
-    def __init__(self, inner, delay: float) -> None:
-        self.inner, self.delay = inner, delay
+    def __init__(self, inner, delay: float = 0.0, gate: asyncio.Event | None = None) -> None:
+        self.inner, self.delay, self.gate = inner, delay, gate
         self.ready = True
 
-    @property
-    def input_size(self) -> int:
-        return self.inner.input_size
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
 
-    def submit(self, picture: bytes, **keys) -> SlowTicket:
-        return SlowTicket(self.inner.submit(picture, **keys), self.delay)
+    def submit(self, picture, task=None, **keys) -> SlowTicket:
+        return SlowTicket(self.inner.submit(picture, task, **keys), self.delay, self.gate)
 
 
 class SlowTicket:
-    def __init__(self, inner, delay: float) -> None:
-        self.inner, self.delay = inner, delay
+    def __init__(self, inner, delay: float, gate: asyncio.Event | None) -> None:
+        self.inner, self.delay, self.gate = inner, delay, gate
 
     def position(self) -> int:
         return self.inner.position()
 
-    async def result(self) -> Description:
+    async def result(self):
+        if self.gate is not None:
+            await self.gate.wait()
         await asyncio.sleep(self.delay)
         return await self.inner.result()
 
 
-async def test_typing_is_refreshed_until_the_reply_is_sent(telegram, executor, tmp_path, monkeypatch):
-    monkeypatch.setattr(describing, "TYPING_REFRESH_S", 0.1)
-    monkeypatch.setattr(describing, "TYPING_AFTER_S", 0.0)
-    async with running_bot(telegram, tmp_path / "state", SlowDescriber(executor, 0.6)):
-        await telegram.push(telegram.message(5, photo=telegram.photo(pictures.jpeg("red"))))
+async def test_typing_is_refreshed_in_private_until_the_reply_is_sent(telegram, executor, tmp_path):
+    timings = dataclasses.replace(FAST, typing_after_s=0.0, typing_refresh_s=0.05)
+    gate = asyncio.Event()
+    async with running_bot(telegram, tmp_path / "state", SlowDescriber(executor, gate=gate), timings=timings):
+        update = await telegram.push(telegram.message(5, photo=telegram.photo(pictures.jpeg("red"))))
+        await telegram.wait_for("sendChatAction", count=3, chat_id=5)  # refreshed while it waits
+        gate.set()
         await telegram.wait_for("sendMessage", chat_id=5)
         typing_before_reply = len(telegram.sent("sendChatAction", chat_id=5))
-        await telegram.settle(0.4)
-    assert typing_before_reply >= 4
+        await until_handled(tmp_path / "state", update)
+        await telegram.push(telegram.message(6, text="hello"))  # a later update, answered
+        await telegram.wait_for("sendMessage", chat_id=6)
     assert telegram.sent("sendChatAction", chat_id=5)[0]["action"] == "typing"
     assert len(telegram.sent("sendChatAction", chat_id=5)) == typing_before_reply  # stopped after
+
+
+async def test_typing_is_sent_once_per_burst_in_a_group(telegram, executor, tmp_path):
+    # A group has 20 messages a minute: chat actions count, so one per burst of photos.
+    timings = dataclasses.replace(FAST, typing_after_s=0.0, typing_refresh_s=0.05)
+    gate = asyncio.Event()
+    async with running_bot(telegram, tmp_path / "state", SlowDescriber(executor, gate=gate), timings=timings):
+        for color in ("red", "green", "blue"):
+            await telegram.push(
+                telegram.message(GROUP, user_id=MEMBER, photo=telegram.photo(pictures.jpeg(color)))
+            )
+        await telegram.wait_for("sendChatAction", chat_id=GROUP)
+        await telegram.wait_for("getFile", count=3)  # all three are in flight
+        gate.set()
+        await telegram.wait_for("sendMessage", count=3, chat_id=GROUP)
+    assert len(telegram.sent("sendChatAction", chat_id=GROUP)) == 1
 
 
 # -- groups ----------------------------------------------------------------------------------
@@ -221,7 +249,7 @@ async def test_in_groups_broken_and_unsupported_files_are_ignored_silently(teleg
     )
     await telegram.push(telegram.message(GROUP, user_id=MEMBER, photo=telegram.photo(pictures.jpeg("red"))))
     [reply] = await telegram.wait_for("sendMessage", chat_id=GROUP)  # only the good photo
-    await telegram.settle()
+    await until_handled(bot.svc.settings.state_dir, *range(1, 6))  # every one of them handled
     assert len(telegram.sent("sendMessage", chat_id=GROUP)) == 1 and "A red square." in reply["text"]
 
 
@@ -243,8 +271,7 @@ async def test_only_admins_change_group_settings(telegram, bot):
 
     # Auto off: photos wait for /describe.
     photo = telegram.message(GROUP, user_id=MEMBER, photo=telegram.photo(pictures.jpeg("yellow")))
-    await telegram.push(photo)
-    await telegram.settle()
+    await until_handled(bot.svc.settings.state_dir, await telegram.push(photo))
     assert len(telegram.sent("sendMessage", chat_id=GROUP)) == 2
     await telegram.push(
         telegram.message(
@@ -310,7 +337,7 @@ async def test_lang_is_kept_across_restarts(telegram, executor, tmp_path):
 async def test_lang_en_gives_only_english_and_bad_values_show_usage(telegram, bot):
     await telegram.push(telegram.message(5, text="/lang fr", entities=command("/lang fr")))
     [usage] = await telegram.wait_for("sendMessage", chat_id=5)
-    assert usage["text"] == "Use /lang en, /lang es or /lang both. Now: English and Spanish."
+    assert usage["text"] == "I can't describe in fr. I can in: en es."
     await telegram.push(telegram.message(5, text="/lang en", entities=command("/lang en")))
     await telegram.wait_for("sendMessage", count=2, chat_id=5)
     await telegram.push(telegram.message(5, photo=telegram.photo(pictures.jpeg("green"))))
@@ -368,6 +395,128 @@ async def test_odd_updates_do_not_stop_the_bot(telegram, bot):
     await telegram.push({"message_id": 1, "date": 0, "chat": {"id": 5, "type": "private"}})  # no sender
     await telegram.push(telegram.message(5, photo=telegram.photo(pictures.jpeg("red"), [(1, 1)])))
     await telegram.push(telegram.message(5, photo=telegram.photo(pictures.jpeg("blue"))))
-    replies = await telegram.wait_for("sendMessage", count=3, chat_id=5)
-    assert replies[0]["text"].startswith("Send me a photo and I'll describe it.")
+    replies = await telegram.wait_for("sendMessage", count=4, chat_id=5)
+    assert [r["text"].startswith("Send me a photo and I'll describe it.") for r in replies[:2]] == [
+        True,
+        True,
+    ]
     assert any("A blue square." in r["text"] for r in replies)
+
+
+# -- what hardening added ----------------------------------------------------------------------
+
+
+async def test_a_file_refused_once_is_refused_again_without_a_download(telegram, bot):
+    document = telegram.document(pictures.pdf(), name="a.jpg")
+    await telegram.push(telegram.message(5, document=document))
+    await telegram.wait_for("sendMessage", chat_id=5)
+    await telegram.push(telegram.message(5, document=document))  # the same file, sent again
+    replies = await telegram.wait_for("sendMessage", count=2, chat_id=5)
+    assert replies[0]["text"] == replies[1]["text"] and replies[1]["text"].startswith("This is a PDF")
+    assert telegram.count("download") == 1
+
+
+async def test_a_file_telegram_calls_too_big_is_explained(telegram, bot):
+    document = telegram.document(pictures.jpeg(), size=None)
+    document.pop("file_size")  # its size unknown until getFile says
+    telegram.file_sizes[document["file_id"]] = 25 * 1024 * 1024
+    await telegram.push(telegram.message(5, document=document))
+    [reply] = await telegram.wait_for("sendMessage", chat_id=5)
+    assert "20 MB" in reply["text"] and telegram.count("download") == 0
+
+
+async def test_auto_is_kept_across_restarts(telegram, executor, tmp_path):
+    state = tmp_path / "state"
+    async with running_bot(telegram, state, executor):
+        await telegram.push(
+            telegram.message(
+                GROUP,
+                user_id=1087968824,
+                text="/auto off",
+                entities=command("/auto off"),
+                sender_chat={"id": GROUP, "type": "supergroup", "title": "G"},
+            )
+        )
+        await telegram.wait_for("sendMessage", chat_id=GROUP)
+    async with running_bot(telegram, state, executor):
+        photo = await telegram.push(
+            telegram.message(GROUP, user_id=MEMBER, photo=telegram.photo(pictures.jpeg("red")))
+        )
+        await until_handled(state, photo)
+    assert telegram.count("sendMessage", GROUP) == 1  # only the "/auto off" answer
+
+
+async def test_a_group_that_becomes_a_supergroup_keeps_its_settings(telegram, bot):
+    old, new = -4000, -1004000
+    await telegram.push(
+        telegram.message(
+            old,
+            user_id=1087968824,
+            chat_type="group",
+            text="/auto off",
+            entities=command("/auto off"),
+            sender_chat={"id": old, "type": "group", "title": "G"},
+        )
+    )
+    await telegram.wait_for("sendMessage", chat_id=old)
+    await telegram.push(telegram.message(old, chat_type="group", migrate_to_chat_id=new))
+    moved = await telegram.push(telegram.message(new, migrate_from_chat_id=old))
+    photo = await telegram.push(
+        telegram.message(new, user_id=MEMBER, photo=telegram.photo(pictures.jpeg("red")))
+    )
+    await until_handled(bot.svc.settings.state_dir, moved, photo)
+    assert telegram.count("sendMessage", new) == 0  # auto is still off, in the supergroup
+
+
+async def test_a_channel_can_turn_auto_off(telegram, bot):
+    channel = {"id": -1007, "type": "channel", "title": "News"}
+    post = {"message_id": 1, "date": 0, "chat": channel, "sender_chat": channel}
+    await telegram.push({**post, "text": "/auto off", "entities": command("/auto off")}, kind="channel_post")
+    [answer] = await telegram.wait_for("sendMessage", chat_id=-1007)
+    photo = await telegram.push(
+        {**post, "message_id": 2, "photo": telegram.photo(pictures.jpeg("red"))}, kind="channel_post"
+    )
+    await until_handled(bot.svc.settings.state_dir, photo)
+    assert answer["text"].startswith("Auto is off") and telegram.count("sendMessage", -1007) == 1
+
+
+async def test_shared_stand_in_senders_have_a_quota_per_chat(telegram, executor, tmp_path):
+    from tests.bot_harness import RecordingDescriber
+
+    describer = RecordingDescriber(executor)
+    async with running_bot(telegram, tmp_path / "state", describer):
+        for chat in (-201, -202):
+            sender = {"id": chat, "type": "supergroup", "title": "G"}
+            await telegram.push(
+                telegram.message(
+                    chat, user_id=1087968824, sender_chat=sender, photo=telegram.photo(pictures.jpeg("red"))
+                )
+            )
+        await telegram.push(
+            telegram.message(-203, user_id=777000, photo=telegram.photo(pictures.jpeg("blue")))
+        )
+        for chat in (-201, -202, -203):
+            await telegram.wait_for("sendMessage", chat_id=chat)
+    owners = sorted(str(keys["owner"]) for keys in describer.submitted)
+    assert owners == sorted(str(o) for o in [(1087968824, -201), (1087968824, -202), (777000, -203)])
+
+
+async def test_describe_counts_against_whoever_asked(telegram, executor, tmp_path):
+    from tests.bot_harness import RecordingDescriber
+
+    describer = RecordingDescriber(executor)
+    async with running_bot(telegram, tmp_path / "state", describer):
+        await telegram.push(
+            telegram.message(GROUP, user_id=ADMIN, text="/auto off", entities=command("/auto off"))
+        )
+        telegram.members[(GROUP, ADMIN)] = "administrator"
+        await telegram.wait_for("sendMessage", chat_id=GROUP)
+        photo = telegram.message(GROUP, user_id=MEMBER, photo=telegram.photo(pictures.jpeg("red")))
+        await telegram.push(photo)
+        await telegram.push(
+            telegram.message(
+                GROUP, user_id=ADMIN, text="/describe", entities=command("/describe"), reply_to_message=photo
+            )
+        )
+        await telegram.wait_for("sendMessage", count=2, chat_id=GROUP)
+    assert [keys["owner"] for keys in describer.submitted] == [ADMIN]

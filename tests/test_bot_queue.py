@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import urllib.error
 import urllib.request
 
 import pytest
 
-from bot import describing
-from bot.app import build_application
-from captioning import Description, QueueFull, RequestTimeout, TooManyQueued
+from captioning import QueueFull, RequestTimeout, TooManyQueued
 from tests import pictures
-from tests.bot_harness import bot_settings, running_bot
+from tests.bot_harness import FAST, running_bot
 from tests.test_bot import SlowDescriber
+from tests.waiting import until_handled
 
 
 async def test_a_picture_seen_before_is_answered_from_the_cache(telegram, executor, tmp_path):
@@ -29,29 +30,31 @@ async def test_a_picture_seen_before_is_answered_from_the_cache(telegram, execut
     assert executor.metrics.registry.get_sample_value("captioning_request_seconds_count") == 1
 
 
-async def test_a_long_wait_gets_a_position_reply_that_becomes_the_description(
-    telegram, executor, tmp_path, monkeypatch
-):
-    monkeypatch.setattr(describing, "STATUS_AFTER_S", 0.2)
-    async with running_bot(telegram, tmp_path / "state", SlowDescriber(executor, 0.8)):
+async def test_a_long_wait_gets_a_position_reply_that_becomes_the_description(telegram, executor, tmp_path):
+    gate = asyncio.Event()
+    timings = dataclasses.replace(FAST, status_after_s=0.2)
+    async with running_bot(telegram, tmp_path / "state", SlowDescriber(executor, gate=gate), timings=timings):
         photo = telegram.message(5, photo=telegram.photo(pictures.jpeg("blue")))
         await telegram.push(photo)
+        [status] = await telegram.wait_for("sendMessage", chat_id=5)
+        gate.set()
         [edit] = await telegram.wait_for("editMessageText", chat_id=5)
-        [status] = telegram.sent("sendMessage", chat_id=5)
     assert status["text"].startswith("Queued: your picture is number 1 in line.")
     assert status["reply_parameters"]["message_id"] == photo["message_id"]
     assert "A blue square." in edit["text"]  # one message in the chat, not two
+    assert telegram.count("sendMessage", 5) == 1
 
 
 class RefusingDescriber:
     """A describer with no room, or no time: what people hear when the queue says no."""
 
     input_size, ready = 64, True
+    languages, question_languages = ("en", "es"), ("en", "es")
 
     def __init__(self, error: Exception, at_submit: bool = True) -> None:
         self.error, self.at_submit = error, at_submit
 
-    def submit(self, picture, **keys):
+    def submit(self, picture, task=None, **keys):
         if self.at_submit:
             raise self.error
         return self
@@ -59,7 +62,7 @@ class RefusingDescriber:
     def position(self) -> int:
         return 1
 
-    async def result(self) -> Description:
+    async def result(self):
         raise self.error
 
 
@@ -99,30 +102,31 @@ async def test_one_chats_album_does_not_hold_up_another_chat(telegram, engine, t
     assert order.index(6) < 9  # served in turn, not after the whole album
 
 
-async def test_metrics_and_health_are_served_on_the_metrics_port(telegram, executor, tmp_path):
-    application = build_application(
-        bot_settings(telegram, tmp_path / "state", metrics_port=0), describer=executor
-    )
-    await application.initialize()
-    await application.post_init(application)
+def fetch(url: str) -> tuple[int, str]:
     try:
-        port = application.bot_data["health"].port
-        base = f"http://127.0.0.1:{port}"
-        health = await asyncio.to_thread(urllib.request.urlopen, f"{base}/healthz")
-        assert health.status == 200
+        with urllib.request.urlopen(url) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+async def test_metrics_and_health_are_served_on_the_metrics_port(telegram, executor, tmp_path):
+    async with running_bot(telegram, tmp_path / "state", executor, metrics_port=0) as runner:
+        base = f"http://127.0.0.1:{runner.health_port}"
+        status, health = await asyncio.to_thread(fetch, f"{base}/healthz")
+        assert status == 200, health
+        assert health.splitlines() == ["updates: ok", "models: ok", "database: ok"]
         await executor.describe(pictures.jpeg("red"))
-        text = (await asyncio.to_thread(urllib.request.urlopen, f"{base}/metrics")).read().decode()
-        for name in (
-            "captioning_queue_depth",
-            "captioning_in_flight",
-            "captioning_batch_size_bucket",
-            "captioning_request_seconds_bucket",
-            "captioning_ready 1.0",
-        ):
-            assert name in text
-    finally:
-        await application.shutdown()
-        await application.post_shutdown(application)
+        _, text = await asyncio.to_thread(fetch, f"{base}/metrics")
+    for name in (
+        "captioning_queue_depth",
+        "captioning_in_flight",
+        "captioning_download_bytes_in_flight",
+        "captioning_batch_size_bucket",
+        "captioning_request_seconds_bucket",
+        "captioning_ready 1.0",
+    ):
+        assert name in text
 
 
 class FullForAWhile:
@@ -130,22 +134,39 @@ class FullForAWhile:
 
     def __init__(self, inner, refusals: int) -> None:
         self.inner, self.refusals, self.tries = inner, refusals, 0
-        self.ready, self.input_size = True, inner.input_size
+        self.ready = True
 
-    def submit(self, picture, **keys):
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def submit(self, picture, task=None, **keys):
         self.tries += 1
         if self.tries <= self.refusals:
             raise QueueFull("full")
-        return self.inner.submit(picture, **keys)
+        return self.inner.submit(picture, task, **keys)
 
 
-async def test_a_group_photo_that_meets_a_full_queue_is_tried_again_quietly(
-    telegram, executor, tmp_path, monkeypatch
-):
-    monkeypatch.setattr(describing, "BUSY_RETRY_DELAYS_S", (0.1, 0.1, 0.1))
-    describer = FullForAWhile(executor, refusals=2)
-    async with running_bot(telegram, tmp_path / "state", describer):
-        await telegram.push(telegram.message(-100500, user_id=12, photo=telegram.photo(pictures.jpeg("red"))))
+async def test_a_group_photo_that_meets_a_full_queue_is_tried_again_quietly(telegram, executor, tmp_path):
+    describer = FullForAWhile(executor, refusals=3)
+    timings = dataclasses.replace(FAST, busy_retry_delays_s=(0.1,))
+    async with running_bot(telegram, tmp_path / "state", describer, timings=timings):
+        update = await telegram.push(
+            telegram.message(-100500, user_id=12, photo=telegram.photo(pictures.jpeg("red")))
+        )
         [reply] = await telegram.wait_for("sendMessage", chat_id=-100500)
+        await until_handled(tmp_path / "state", update)
     assert "A red square." in reply["text"]  # no "busy" noise in the group: just the answer
-    assert describer.tries == 3
+    assert describer.tries == 4
+    assert telegram.count("getFile") == 1  # the refusals cost no download
+
+
+async def test_a_group_photo_that_never_finds_room_is_given_up_after_its_time(telegram, executor, tmp_path):
+    describer = FullForAWhile(executor, refusals=10**6)
+    timings = dataclasses.replace(FAST, busy_retry_delays_s=(0.05,), busy_give_up_s=1.5)
+    async with running_bot(telegram, tmp_path / "state", describer, timings=timings):
+        update = await telegram.push(
+            telegram.message(-100500, user_id=12, photo=telegram.photo(pictures.jpeg("red")))
+        )
+        await until_handled(tmp_path / "state", update)
+    assert telegram.count("sendMessage", -100500) == 0  # nothing said to the group
+    assert 2 <= describer.tries < 50  # tried again a few times, then given up

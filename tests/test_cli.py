@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -32,13 +35,14 @@ def model_env(monkeypatch, tiny_model_dirs) -> dict[str, str]:
     return env
 
 
-def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "captioning", *args],
         capture_output=True,
         text=True,
         env={**os.environ, **env},
         timeout=240,
+        cwd=cwd,
     )
 
 
@@ -57,6 +61,7 @@ def test_json_describes_a_folder_of_every_kind_of_file(picture_folder, model_env
             "file": str(picture_folder / name),
             "english": caption_for(color),
             "spanish": translation_for(color),
+            "translations": {"es": translation_for(color)},
         }, name
     for name, _, word in pictures.BAD:
         assert set(by_name[name]) == {"file", "error"}, name
@@ -145,3 +150,181 @@ def test_an_empty_question_is_a_usage_error(tmp_path, model_env, capsys):
     (tmp_path / "red.jpg").write_bytes(pictures.jpeg("red"))
     assert main(["--ask", "   ", str(tmp_path / "red.jpg")]) == 2
     assert "--ask needs a question" in capsys.readouterr().err
+
+
+def test_missing_files_are_said_at_once_before_any_model_loads(tmp_path):
+    # No model could load here (the caption model is nowhere): a run with only missing files
+    # never gets that far, and says what is wrong with each file straight away.
+    env = {"CAPTION_MODEL": str(tmp_path / "nowhere"), "DEVICE": "cpu"}
+    result = run_cli(str(tmp_path / "gone.jpg"), str(tmp_path / "folder-file.png"), env=env)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"{tmp_path / 'gone.jpg'}: not described: No such file.",
+        f"{tmp_path / 'folder-file.png'}: not described: No such file.",
+    ]
+
+
+def test_an_unreachable_hub_is_one_line_at_once(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "red.jpg").write_bytes(pictures.jpeg("red"))
+    env = {
+        "HF_HUB_OFFLINE": "0",
+        "TRANSFORMERS_OFFLINE": "0",
+        "HF_ENDPOINT": f"http://127.0.0.1:{port}",
+        "HF_HOME": str(tmp_path / "hf"),
+        "CAPTION_MODEL": "Salesforce/blip2-opt-2.7b",
+        "DEVICE": "cpu",
+    }
+    started = time.monotonic()
+    result = run_cli(str(tmp_path / "red.jpg"), env=env, cwd=tmp_path)
+    assert time.monotonic() - started < 60
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: Could not download the caption model Salesforce/blip2-opt-2.7b: the Hugging Face hub "
+        f"(http://127.0.0.1:{port}) can't be reached. Check the network, or set CAPTION_MODEL to a local "
+        "folder, or set HF_HUB_OFFLINE=1 to use only the local cache."
+    ]
+
+
+def test_offline_without_the_model_in_the_cache_says_so(tmp_path):
+    (tmp_path / "red.jpg").write_bytes(pictures.jpeg("red"))
+    env = {
+        "HF_HUB_OFFLINE": "1",
+        "HF_HOME": str(tmp_path / "hf"),
+        "CAPTION_MODEL": "Salesforce/blip2-opt-2.7b",
+    }
+    result = run_cli(str(tmp_path / "red.jpg"), env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "not in the local Hugging Face cache" in line and "HF_HUB_OFFLINE" in line
+
+
+def test_the_cli_reads_dot_env_like_the_bot(tmp_path, tiny_model_dirs, monkeypatch):
+    for name in (*tiny_model_dirs.env(), "TRANSLATION_MODEL", "QUESTION_TRANSLATION_MODEL", "DEVICE"):
+        monkeypatch.delenv(name, raising=False)
+    lines = [f"{k}={v}" for k, v in tiny_model_dirs.env().items()] + ["DEVICE=cpu", "TELEGRAM_BOT_TOKEN=1:x"]
+    (tmp_path / ".env").write_text("\n".join(lines) + "\n")
+    (tmp_path / "red.jpg").write_bytes(pictures.jpeg("red"))
+    env = {k: v for k, v in os.environ.items() if k not in tiny_model_dirs.env()}
+    result = subprocess.run(
+        [sys.executable, "-m", "captioning", "--json", "red.jpg"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)[0]["english"] == "a red square"
+
+
+def test_verbose_says_how_long_each_step_took(tmp_path, model_env, capsys, caplog):
+    (tmp_path / "red.jpg").write_bytes(pictures.jpeg("red"))
+    with caplog.at_level("INFO", logger="captioning"):
+        assert main(["-v", str(tmp_path / "red.jpg")]) == 0
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Timings:")]
+    assert [part.split()[0] for part in line.removeprefix("Timings: ").split(", ")] == [
+        "load",
+        "decode",
+        "caption",
+        "translate",
+    ]
+
+
+def test_a_refusal_speaks_to_a_cli_user(tmp_path, model_env, capsys):
+    (tmp_path / "notes.png").write_bytes(b"just text, not a picture" * 10)
+    assert main([str(tmp_path / "notes.png")]) == 1
+    out = capsys.readouterr().out
+    assert "Use a JPEG, PNG" in out and "Send" not in out
+
+
+def test_the_tiny_model_demo_prints_settings_that_work(tiny_model_dirs, tmp_path):
+    # The demo reuses models already built by the same code: the tests' own, here.
+    root = Path(__file__).resolve().parents[1]
+    folder = tiny_model_dirs.caption.parent.parent
+    demo = subprocess.run(
+        [sys.executable, "-m", "tests.tiny_models", str(folder)],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=600,
+    )
+    assert demo.returncode == 0, demo.stderr
+    settings = dict(line.split("=", 1) for line in demo.stdout.splitlines() if re.match(r"^[A-Z_]+=", line))
+    assert settings["CAPTION_MODEL"] == str(tiny_model_dirs.caption)
+    (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
+    (tmp_path / "red.jpg").write_bytes(pictures.jpeg("red"))
+    env = {k: v for k, v in os.environ.items() if k not in settings}
+    result = subprocess.run(
+        [sys.executable, "-m", "captioning", "red.jpg"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "English: a red square" in result.stdout
+
+
+async def run_cli_async(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
+    import asyncio
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "captioning",
+        *args,
+        env={**os.environ, **env},
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 240)
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_a_first_download_is_announced_with_its_size_and_the_next_run_uses_the_cache(
+    tiny_model_dirs, tmp_path
+):
+    from tests.fake_hub import FakeHub
+
+    hub = await FakeHub().start()
+    hub.add("tiny/caption", tiny_model_dirs.caption)
+    hub.add("tiny/translation", tiny_model_dirs.translation)
+    (tmp_path / "red.jpg").write_bytes(pictures.jpeg("red"))
+    env = {
+        "HF_HUB_OFFLINE": "0",
+        "TRANSFORMERS_OFFLINE": "0",
+        "HF_ENDPOINT": hub.endpoint,
+        "HF_HOME": str(tmp_path / "hf"),
+        "CAPTION_MODEL": "tiny/caption",
+        "TRANSLATION_MODELS": "es=tiny/translation",
+        "DEVICE": "cpu",
+    }
+    try:
+        first = await run_cli_async("red.jpg", env=env, cwd=tmp_path)
+        downloads = sum(r.startswith("GET /tiny/") for r in hub.requests)
+        second = await run_cli_async("red.jpg", env=env, cwd=tmp_path)
+        missing = await run_cli_async("red.jpg", env={**env, "CAPTION_MODEL": "tiny/nothing"}, cwd=tmp_path)
+    finally:
+        await hub.stop()
+    code, out, err = first
+    assert code == 0, err
+    assert "English: a red square" in out
+    size = sum(p.stat().st_size for p in tiny_model_dirs.caption.iterdir() if p.is_file())
+    from captioning.hub import size_text
+
+    assert f"Downloading tiny/caption (about {size_text(size)}) once; later runs use the cache." in err
+    assert downloads >= 3  # the files themselves
+    code, out, err = second
+    assert code == 0 and "Downloading" not in err and "English: a red square" in out
+    assert sum(r.startswith("GET /tiny/") for r in hub.requests) == downloads  # nothing fetched again
+    code, out, err = missing
+    assert code == 2
+    assert err.strip().splitlines() == [
+        "error: There is no caption model 'tiny/nothing' on the Hugging Face hub, or it is private: "
+        "check CAPTION_MODEL."
+    ]

@@ -7,19 +7,23 @@ import logging
 import pytest
 import torch
 
-from captioning import Description, Engine, InvalidImage, ModelLoadError, clean_text
+from captioning import Engine, InvalidImage, ModelLoadError, Translated, clean_text
 from tests import pictures
 from tests.tiny_models import COLORS, caption_for, square, translation_for
 
 
+def R(english: str, spanish: str) -> Translated:
+    return Translated(english, {"es": spanish})
+
+
 def test_a_red_picture_is_a_red_square_in_both_languages(engine):
-    assert engine.describe([square("red")]) == [Description("a red square", "un cuadrado rojo")]
+    assert engine.describe([square("red")]) == [R("a red square", "un cuadrado rojo")]
 
 
 def test_a_batch_comes_back_in_input_order(engine):
     order = ["blue", "red", "yellow", "green", "white", "red", "blue"]
     got = engine.describe([square(c) for c in order])
-    assert got == [Description(caption_for(c), translation_for(c)) for c in order]
+    assert got == [R(caption_for(c), translation_for(c)) for c in order]
 
 
 def test_batched_and_one_at_a_time_agree(engine):
@@ -30,13 +34,13 @@ def test_batched_and_one_at_a_time_agree(engine):
 
 def test_caption_runs_one_generate_over_the_whole_batch(engine, monkeypatch):
     calls = []
-    original = engine.models.captioner.generate
+    original = engine.captioner.generate
 
     def counting_generate(*args, **kwargs):
         calls.append(kwargs["pixel_values"].shape[0])
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(engine.models.captioner, "generate", counting_generate)
+    monkeypatch.setattr(engine.captioner, "generate", counting_generate)
     engine.describe([square(c) for c in ["red", "green", "blue"]])
     assert calls == [3]
 
@@ -45,7 +49,7 @@ def test_prepare_decodes_bytes_and_is_pure_cpu_work(engine):
     prepared = engine.prepare(pictures.jpeg("blue"))
     assert prepared.pixel_values.device.type == "cpu"
     assert prepared.pixel_values.shape == (3, engine.input_size, engine.input_size)
-    assert engine.describe([prepared]) == [Description("a blue square", "un cuadrado azul")]
+    assert engine.describe([prepared]) == [R("a blue square", "un cuadrado azul")]
 
 
 def test_prepare_rejects_bad_bytes_with_a_sentence(engine):
@@ -55,11 +59,41 @@ def test_prepare_rejects_bad_bytes_with_a_sentence(engine):
 
 def test_an_empty_batch_is_an_empty_answer(engine):
     assert engine.describe([]) == []
-    assert engine.translate([]) == []
+    assert engine.translate([], []) == []
 
 
 def test_an_empty_caption_is_not_sent_to_the_translator(engine):
-    assert engine.translate(["", "a red square", ""]) == ["", "un cuadrado rojo", ""]
+    assert engine.translate(["", "a red square", ""], [("es",)] * 3) == [{}, {"es": "un cuadrado rojo"}, {}]
+
+
+def test_only_the_languages_asked_for_are_translated(engine):
+    assert engine.describe([square("red")], languages=()) == [Translated("a red square", {})]
+    assert engine.translate(["a red square", "a blue square"], [(), ("es",)]) == [
+        {},
+        {"es": "un cuadrado azul"},
+    ]
+
+
+def test_a_task_kind_the_engine_doesnt_know_is_a_clear_error(engine):
+    with pytest.raises(ValueError, match="can't do 'paint'"):
+        engine.run("paint", [square("red")], [None])
+
+
+def test_describe_again_generates_with_the_detailed_settings(engine_settings, monkeypatch):
+    # The tiny model says the same either way: what proves "more detail" is what generate is given.
+    engine = Engine.load(engine_settings.with_overrides(detailed_max_new_tokens=44, detailed_num_beams=3))
+    seen = []
+    generate = engine.captioner.generate
+
+    def recording_generate(*args, **kwargs):
+        config = kwargs["generation_config"]
+        seen.append((config.max_new_tokens, config.num_beams))
+        return generate(*args, **kwargs)
+
+    monkeypatch.setattr(engine.captioner, "generate", recording_generate)
+    engine.describe([square("red")])
+    engine.describe([square("red")], detailed=True)
+    assert seen == [(30, 1), (44, 3)]
 
 
 def test_clean_text_makes_one_tidy_line():
@@ -75,12 +109,12 @@ def test_loading_logs_the_device_and_dtype_once(engine_settings, caplog):
         loaded = Engine.load(engine_settings)
     lines = [r.getMessage() for r in caplog.records if "loaded on" in r.getMessage()]
     assert lines == [lines[0]] and "cpu" in lines[0] and "float32" in lines[0]
-    assert loaded.models.dtype == torch.float32
+    assert loaded.dtype == torch.float32
 
 
 def test_bfloat16_on_the_cpu_still_captions(engine_settings):
     engine = Engine.load(engine_settings.with_overrides(dtype="bfloat16"))
-    assert engine.models.captioner.dtype == torch.bfloat16
+    assert engine.captioner.dtype == torch.bfloat16
     assert engine.describe([square("red")])[0].english == "a red square"
 
 
@@ -89,3 +123,15 @@ def test_a_missing_model_is_one_clear_error(engine_settings, tmp_path):
     with pytest.raises(ModelLoadError, match="caption model") as caught:
         Engine.load(settings)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("where", ["a folder of something else", "an empty folder"])
+def test_a_folder_that_isnt_a_model_is_one_clear_error(engine_settings, tmp_path, where):
+    folder = tmp_path / "not-a-model"
+    folder.mkdir()
+    if where == "a folder of something else":
+        (folder / "notes.txt").write_text("hello")
+    settings = engine_settings.with_overrides(translation_model=str(folder))
+    with pytest.raises(ModelLoadError, match="translation") as caught:
+        Engine.load(settings)
+    assert "\n" not in str(caught.value) and "TRANSLATION_MODELS" in str(caught.value)

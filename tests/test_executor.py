@@ -7,7 +7,17 @@ import threading
 
 import pytest
 
-from captioning import Description, InferenceError, InvalidImage, QueueFull, RequestTimeout, TooManyQueued
+from captioning import (
+    Answer,
+    Describe,
+    InferenceError,
+    InvalidImage,
+    QueueFull,
+    RequestTimeout,
+    Stopped,
+    TooManyQueued,
+    Translated,
+)
 from captioning.executor import Executor
 from captioning.questions import Question
 from captioning.settings import EngineSettings
@@ -16,44 +26,49 @@ from tests.tiny_models import caption_for, translation_for
 
 
 class FakeEngine:
-    """Names in, names out: picture b"x" is described as ("x", "x!"). Records every batch."""
+    """Names in, names out: picture b"x" is described as "x" (translated "x!"). Records every batch."""
 
     input_size = 32
 
-    def __init__(self, fail_on: bytes | None = None, oom_above: int | None = None) -> None:
+    def __init__(self, fail_on: bytes | None = None, oom_above: int | None = None, extra: int = 0) -> None:
         self.batches: list[list[bytes]] = []
         self.kinds: list[str] = []
         self.threads: set[str] = set()
         self.decode_threads: set[str] = set()
         self.gate = threading.Event()
         self.gate.set()
-        self.fail_on, self.oom_above = fail_on, oom_above
+        self.fail_on, self.oom_above, self.extra = fail_on, oom_above, extra
+
+    warmed = 0
+
+    def warm_up(self) -> float:
+        self.warmed += 1
+        return 0.0
 
     def prepare(self, picture):
         self.decode_threads.add(threading.current_thread().name)
         if picture == b"bad":
             raise InvalidImage("The file is empty.", "empty")
-        return picture
+        return ("decoded", bytes(picture))
 
-    def describe(self, prepared, detailed=False):
+    def run(self, kind, prepared, tasks):
         self.threads.add(threading.current_thread().name)
         self.gate.wait(10)
-        if self.oom_above and len(prepared) > self.oom_above:
+        names = [p[1] for p in prepared]
+        if self.oom_above and len(names) > self.oom_above:
             raise OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        if self.fail_on in prepared:
+        if self.fail_on in names:
             raise RuntimeError("the model broke on this batch")
-        self.batches.append(list(prepared))
-        self.kinds.append("detailed" if detailed else "description")
-        return [Description(p.decode() if isinstance(p, bytes) else "warm", "!") for p in prepared]
-
-    def answer(self, prepared, questions):
-        self.gate.wait(10)
-        self.batches.append(list(prepared))
-        self.kinds.append("answer")
-        return [
-            Description(f"{p.decode()}: {q.text}", q.language)
-            for p, q in zip(prepared, questions, strict=True)
-        ]
+        self.batches.append(names)
+        self.kinds.append(kind)
+        if kind == "answer":
+            results = [
+                Translated(f"{n.decode()}: {t.question.text}", {"asked": t.question.language})
+                for n, t in zip(names, tasks, strict=True)
+            ]
+        else:
+            results = [Translated(n.decode(), {"es": n.decode() + "!"}) for n in names]
+        return results + results[: self.extra]  # a backend that breaks the contract, if asked
 
 
 class OutOfMemoryError(RuntimeError):
@@ -95,12 +110,24 @@ async def hold(engine: FakeEngine, executor: Executor):
     return first
 
 
+async def until_queued(executor: Executor, count: int) -> None:
+    """Wait until ``count`` pictures are decoded and waiting for the models: an event, where
+    a sleep would let a slow machine change the batches."""
+    while len(executor._queue) < count:
+        await asyncio.sleep(0.005)
+
+
 async def test_pictures_that_arrive_together_are_described_together(started):
     engine = FakeEngine()
-    executor = await started(engine, max_batch_size=8, max_batch_wait_ms=200)
-    results = await asyncio.gather(*(executor.describe(f"p{i}".encode(), lane=i) for i in range(6)))
+    executor = await started(engine, max_batch_size=8)
+    first = await hold(engine, executor)
+    tickets = [executor.submit(f"p{i}".encode(), lane=i) for i in range(6)]
+    await until_queued(executor, 6)
+    engine.gate.set()
+    results = await asyncio.gather(*(t.result() for t in tickets))
+    await first.result()
     assert [r.english for r in results] == [f"p{i}" for i in range(6)]
-    assert [len(b) for b in engine.batches] == [6]
+    assert [len(b) for b in engine.batches] == [1, 6]
 
 
 async def test_batches_never_exceed_the_ceiling(started):
@@ -108,7 +135,7 @@ async def test_batches_never_exceed_the_ceiling(started):
     executor = await started(engine, max_batch_size=4)
     first = await hold(engine, executor)
     tickets = [executor.submit(f"p{i}".encode(), lane=i) for i in range(10)]
-    await asyncio.sleep(0.1)
+    await until_queued(executor, 10)
     engine.gate.set()
     await asyncio.gather(first.result(), *(t.result() for t in tickets))
     assert [len(b) for b in engine.batches] == [1, 4, 4, 2]
@@ -119,9 +146,9 @@ async def test_chats_are_served_in_turn_not_in_arrival_order(started):
     executor = await started(engine, max_batch_size=2)
     first = await hold(engine, executor)
     album = [executor.submit(f"a{i}".encode(), lane="album") for i in range(5)]
-    await asyncio.sleep(0.05)
+    await until_queued(executor, 5)
     single = [executor.submit(b"b0", lane="bob"), executor.submit(b"c0", lane="carol")]
-    await asyncio.sleep(0.05)
+    await until_queued(executor, 7)
     assert [t.position() for t in single] == [2, 3]  # bob and carol don't wait for the album
     assert [t.position() for t in album] == [1, 4, 5, 6, 7]
     engine.gate.set()
@@ -153,7 +180,7 @@ async def test_a_full_queue_says_try_again_and_memory_stays_bounded(started):
     assert metric(executor, "captioning_in_flight") == 5
     engine.gate.set()
     await asyncio.gather(first.result(), *(t.result() for t in tickets))
-    assert executor._in_flight == 0
+    assert metric(executor, "captioning_in_flight") == 0
     await executor.describe(b"fits again")
 
 
@@ -163,11 +190,11 @@ async def test_a_failing_batch_is_split_so_neighbours_still_get_answers(started)
     first = await hold(engine, executor)
     names = [b"a", b"b", b"poison", b"c", b"d"]
     tickets = [executor.submit(n, lane=i) for i, n in enumerate(names)]
-    await asyncio.sleep(0.05)
+    await until_queued(executor, len(names))
     engine.gate.set()
     await first.result()
     results = await asyncio.gather(*(t.result() for t in tickets), return_exceptions=True)
-    assert [r.english for r in results if isinstance(r, Description)] == ["a", "b", "c", "d"]
+    assert [r.english for r in results if isinstance(r, Translated)] == ["a", "b", "c", "d"]
     assert isinstance(results[2], InferenceError) and "went wrong" in str(results[2])
     assert metric(executor, "captioning_errors_total", reason="inference") == 1
 
@@ -177,7 +204,7 @@ async def test_out_of_memory_splits_the_batch_and_lowers_the_ceiling(started):
     executor = await started(engine, max_batch_size=8)
     first = await hold(engine, executor)
     tickets = [executor.submit(f"p{i}".encode(), lane=i) for i in range(8)]
-    await asyncio.sleep(0.05)
+    await until_queued(executor, 8)
     engine.gate.set()
     await first.result()
     assert [r.english for r in await asyncio.gather(*(t.result() for t in tickets))] == [
@@ -195,7 +222,7 @@ async def test_a_request_that_waits_too_long_times_out_and_frees_its_place(start
     executor = await started(engine)
     first = await hold(engine, executor)
     late = executor.submit(b"late", owner="ana")
-    await asyncio.sleep(0.05)
+    await until_queued(executor, 1)
     with pytest.raises(RequestTimeout, match="too long"):
         await late.result(timeout=0.1)
     await asyncio.sleep(0)  # the future's done-callbacks run on the loop's next turn
@@ -230,7 +257,7 @@ async def test_start_warms_up_and_then_reports_ready():
     await executor.start()
     try:
         assert executor.ready and metric(executor, "captioning_ready") == 1
-        assert [len(b) for b in engine.batches] == [2]  # the warm-up batch
+        assert engine.warmed == 1
     finally:
         await executor.stop()
 
@@ -247,9 +274,7 @@ async def test_the_real_engine_batches_concurrent_pictures(engine):
         )
     finally:
         await executor.stop()
-    assert results == [Description(caption_for(c), translation_for(c)) for c in colors]
-    # The warm-up, then the eight together (or nearly).
-    assert metric(executor, "captioning_batch_size_count") <= 3
+    assert results == [Translated(caption_for(c), {"es": translation_for(c)}) for c in colors]
 
 
 async def test_each_kind_of_request_gets_a_forward_pass_of_its_own(started):
@@ -258,22 +283,22 @@ async def test_each_kind_of_request_gets_a_forward_pass_of_its_own(started):
     first = await hold(engine, executor)
     tickets = [
         executor.submit(b"a", lane=1),
-        executor.submit(b"b", lane=2, question=Question("what color is it?")),
-        executor.submit(b"c", lane=3, detailed=True),
-        executor.submit(b"d", lane=4, question=Question("¿de qué color es?", "es")),
+        executor.submit(b"b", Answer(Question("what color is it?")), lane=2),
+        executor.submit(b"c", Describe(detailed=True), lane=3),
+        executor.submit(b"d", Answer(Question("¿de qué color es?", "es")), lane=4),
         executor.submit(b"e", lane=5),
     ]
-    await asyncio.sleep(0.05)
+    await until_queued(executor, 5)
     engine.gate.set()
     await first.result()
     results = await asyncio.gather(*(t.result() for t in tickets))
     assert [r.english for r in results] == ["a", "b: what color is it?", "c", "d: ¿de qué color es?", "e"]
-    assert results[3].spanish == "es"  # the question travelled with its language
-    # After the held picture: one batch of five, generated as three passes.
+    assert results[3].translations == {"asked": "es"}  # the question travelled with its language
+    # After the held picture: one batch of five, run as three passes, one per kind.
     assert list(zip(engine.kinds[1:], engine.batches[1:], strict=True)) == [
-        ("description", [b"a", b"e"]),
+        ("describe", [b"a", b"e"]),
         ("answer", [b"b", b"d"]),
-        ("detailed", [b"c"]),
+        ("describe_detailed", [b"c"]),
     ]
 
 
@@ -282,24 +307,139 @@ async def test_the_real_engine_answers_questions_batched_with_descriptions(engin
     await executor.start()
     try:
         asked = [
-            ("red", Question("what color is it?")),
+            ("red", Answer(Question("what color is it?"))),
             ("blue", None),
-            ("yellow", Question("¿de qué color es?", "es")),
-            ("green", Question("is it a square?")),
-            ("white", Question("¿es un cuadrado?", "es")),
+            ("yellow", Answer(Question("¿de qué color es?", "es"))),
+            ("green", Answer(Question("is it a square?"))),
+            ("white", Answer(Question("¿es un cuadrado?", "es"))),
         ]
         results = await asyncio.gather(
-            *(
-                executor.submit(pictures.jpeg(c), lane=i, question=q).result()
-                for i, (c, q) in enumerate(asked)
-            )
+            *(executor.submit(pictures.jpeg(c), task, lane=i).result() for i, (c, task) in enumerate(asked))
         )
     finally:
         await executor.stop()
     assert results == [
-        Description("red", "rojo"),
-        Description(caption_for("blue"), translation_for("blue")),
-        Description("yellow", "amarillo"),
-        Description("yes", "sí"),
-        Description("yes", "sí"),
+        Translated("red", {"es": "rojo"}),
+        Translated(caption_for("blue"), {"es": translation_for("blue")}),
+        Translated("yellow", {"es": "amarillo"}),
+        Translated("yes", {"es": "sí"}),
+        Translated("yes", {"es": "sí"}),
     ]
+
+
+async def test_a_backend_that_breaks_the_batch_contract_fails_its_batch_not_the_thread(started):
+    # One result too many: that batch's requests fail (each alone, after the split), and the
+    # model thread carries on with the next batch.
+    engine = FakeEngine(extra=1)
+    executor = await started(engine)
+    first = await hold(engine, executor)
+    broken = [executor.submit(f"x{i}".encode(), lane=i) for i in range(2)]
+    await until_queued(executor, 2)
+    engine.gate.set()
+    for ticket in [first, *broken]:
+        with pytest.raises(InferenceError):
+            await ticket.result()
+    engine.extra = 0
+    assert (await executor.describe(b"after")).english == "after"
+    assert executor.alive and executor.problem() is None
+
+
+async def test_room_is_checked_before_the_download(started):
+    engine = FakeEngine()
+    executor = await started(engine, max_queued_per_user=1)
+    first = await hold(engine, executor)
+    downloads: list[str] = []
+
+    def fetch(name: bytes):
+        async def download() -> bytes:
+            downloads.append(name.decode())
+            return name
+
+        return download
+
+    queued = executor.submit(fetch(b"mine"), owner="ana")
+    with pytest.raises(TooManyQueued):
+        executor.submit(fetch(b"one-too-many"), owner="ana")
+    engine.gate.set()
+    assert (await queued.result()).english == "mine"
+    await first.result()
+    assert downloads == ["mine"]  # the refused one was never downloaded
+
+
+async def test_downloads_wait_for_room_in_the_byte_budget(started):
+    engine = FakeEngine()
+    executor = await started(engine, max_download_mb_in_flight=1)
+    first = await hold(engine, executor)
+    gates = {name: asyncio.Event() for name in ("a", "b", "c")}
+    started_downloads: list[str] = []
+
+    def fetch(name: str):
+        async def download() -> bytes:
+            started_downloads.append(name)
+            await gates[name].wait()
+            return name.encode() + b"." * (600 * 1024)  # 600 kB each: two don't fit in 1 MB
+
+        return download
+
+    tickets = [executor.submit(fetch(n), lane=n, size=600 * 1024) for n in ("a", "b", "c")]
+    while not started_downloads or len(executor._bytes._waiters) < 2:  # b and c wait for room
+        await asyncio.sleep(0.005)
+    assert started_downloads == ["a"]
+    assert metric(executor, "captioning_download_bytes_in_flight") == 600 * 1024
+    gates["a"].set()
+    while len(started_downloads) < 2:  # a decoded: its bytes are gone, and b may go
+        await asyncio.sleep(0.005)
+    assert started_downloads == ["a", "b"]
+    gates["b"].set()
+    gates["c"].set()
+    engine.gate.set()
+    await asyncio.gather(first.result(), *(t.result() for t in tickets))
+    assert metric(executor, "captioning_download_bytes_in_flight") == 0
+
+
+async def test_a_timed_out_request_leaves_no_bytes_behind(started):
+    engine = FakeEngine()
+    executor = await started(engine, decode_threads=1)
+    release = threading.Event()
+    engine_prepare = engine.prepare
+
+    def slow_prepare(picture):
+        release.wait(10)
+        return engine_prepare(picture)
+
+    engine.prepare = slow_prepare
+    blocker = executor.submit(b"blocker")  # takes the only decode thread
+    late = executor.submit(b"x" * 1_000_000)  # waits for a decode thread, with its bytes
+    with pytest.raises(RequestTimeout):
+        await late.result(timeout=0.1)
+    assert late._request.data is None  # the waiting decode job holds no bytes any more
+    assert metric(executor, "captioning_download_bytes_in_flight") == len(b"blocker")
+    release.set()
+    assert (await blocker.result()).english == "blocker"
+
+
+async def test_request_timeout_s_is_every_pictures_limit(started):
+    engine = FakeEngine()
+    executor = await started(engine, request_timeout_s=0.2)
+    await hold(engine, executor)
+    late = executor.submit(b"late")
+    with pytest.raises(RequestTimeout):
+        await late.result()  # no timeout given: REQUEST_TIMEOUT_S applies
+    engine.gate.set()
+
+
+async def test_stopping_fails_what_is_still_waiting_with_stopped(started):
+    engine = FakeEngine()
+    executor = await started(engine)
+    first = await hold(engine, executor)
+    waiting = executor.submit(b"waiting")
+    await until_queued(executor, 1)
+    stopping = asyncio.ensure_future(executor.stop())
+    await asyncio.sleep(0.05)
+    engine.gate.set()
+    await stopping
+    assert (await first.result()).english == "first"  # the batch in hand finished
+    with pytest.raises(Stopped):
+        await waiting.result()
+    with pytest.raises(Stopped):
+        executor.submit(b"after")

@@ -108,10 +108,49 @@ def test_decoders_outside_the_accepted_formats_never_run():
             load_image(data)
 
 
-def test_heic_is_named_so_the_person_knows_what_to_send():
+@pytest.mark.parametrize(
+    ("make", "color"), [(pictures.heic, "red"), (pictures.avif, "blue")], ids=["heic", "avif"]
+)
+def test_heic_and_avif_from_phones_are_read(make, color):
+    image = load_image(make(color))
+    assert image.mode == "RGB" and close_to(center(image), COLORS[color][0], 20)
+
+
+def test_a_broken_heic_is_refused_as_damaged():
     heic_header = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
-    with pytest.raises(InvalidImage, match="HEIC"):
+    with pytest.raises(InvalidImage) as caught:
         load_image(heic_header)
+    assert caught.value.reason in ("damaged", "not_a_picture")
+
+
+def test_a_big_picture_is_reduced_as_soon_as_it_is_decoded():
+    big = pictures.encode(Image.new("RGB", (4000, 3000), COLORS["green"][0]), "PNG")
+    image = load_image(big, min_side=224)
+    assert 448 <= min(image.size) < 1000  # whole-factor reduction, never below twice the input
+    assert close_to(center(image), COLORS["green"][0])
+
+
+def test_a_50_megapixel_jpeg_decodes_at_a_fraction_of_its_size():
+    huge = pictures.encode(Image.new("RGB", (8000, 6000), COLORS["red"][0]), "JPEG", quality=50)
+    image = load_image(huge, min_side=224)
+    assert image.width * image.height * 3 < 5_000_000  # a few MB, not the 144 MB of full size
+
+
+def test_full_size_decodes_share_a_pixel_budget(monkeypatch):
+    import threading
+
+    budget = images_module._PixelBudget(100)
+    monkeypatch.setattr(images_module, "_BUDGET", budget)
+    order = []
+    with budget.pixels(80):
+        waiter = threading.Thread(target=lambda: (budget.pixels(40).__enter__(), order.append("second")))
+        waiter.start()
+        waiter.join(0.2)
+        order.append("first done")  # the second couldn't start while the first held 80 of 100
+    waiter.join(5)
+    assert order == ["first done", "second"]
+    with budget.pixels(500):  # one picture larger than the whole budget still goes, alone
+        pass
 
 
 def test_oversized_files_are_refused_before_decoding(monkeypatch):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from captioning import Description, Engine, ModelLoadError, SettingsError
+from captioning import Engine, SettingsError, Translated
 from captioning.questions import Question, looks_like_a_question, prompt, question_language
 from tests.tiny_models import COLORS, square
 
@@ -36,7 +36,7 @@ def test_the_prompt_is_blip2s_vqa_format():
 
 
 def test_a_question_gets_its_answer_in_both_languages(engine):
-    assert engine.answer([square("red")], ["what color is it?"]) == [Description("red", "rojo")]
+    assert engine.answer([square("red")], ["what color is it?"]) == [Translated("red", {"es": "rojo"})]
 
 
 def test_a_spanish_question_is_translated_first(engine):
@@ -45,7 +45,7 @@ def test_a_spanish_question_is_translated_first(engine):
         "is it a square?",
     ]
     assert engine.answer([square("blue")], [Question("¿de qué color es?", "es")]) == [
-        Description("blue", "azul")
+        Translated("blue", {"es": "azul"})
     ]
 
 
@@ -66,16 +66,31 @@ def test_one_question_per_picture(engine):
 
 def test_spanish_questions_need_the_question_model(engine_settings):
     engine = Engine.load(engine_settings, questions=False)
-    assert engine.models.question_translator is None
-    assert engine.answer([square("green")], ["what color is it?"]) == [Description("green", "verde")]
-    with pytest.raises(SettingsError, match="QUESTION_TRANSLATION_MODEL"):
+    assert engine.question_languages == ("en",)
+    assert engine.answer([square("green")], ["what color is it?"]) == [Translated("green", {"es": "verde"})]
+    with pytest.raises(SettingsError, match="QUESTION_TRANSLATION_MODELS"):
         engine.answer([square("green")], [Question("¿de qué color es?", "es")])
 
 
-def test_a_missing_question_model_is_one_clear_error(engine_settings, tmp_path):
+def test_a_question_model_that_cant_be_loaded_is_one_line_and_the_rest_works(
+    engine_settings, tmp_path, caplog
+):
     settings = engine_settings.with_overrides(question_translation_model=str(tmp_path / "nowhere"))
-    with pytest.raises(ModelLoadError, match="question translation model"):
-        Engine.load(settings)
+    engine = Engine.load(settings)
+    assert engine.question_languages == ("en",)
+    lines = [r for r in caplog.records if "question translation" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].exc_info is None and "\n" not in lines[0].getMessage()
+    assert engine.answer([square("red")], ["what color is it?"]) == [Translated("red", {"es": "rojo"})]
+
+
+def test_an_empty_question_model_turns_questions_in_spanish_off(engine_settings):
+    engine = Engine.load(engine_settings.with_overrides(question_translation_model=""))
+    assert engine.question_languages == ("en",)
+
+
+def test_language_detection_is_limited_to_the_languages_given():
+    assert question_language("quelle est la couleur?", languages=("en", "es", "fr")) == "fr"
+    assert question_language("quelle est la couleur?", languages=("en", "es")) != "fr"
 
 
 @pytest.mark.parametrize(

@@ -7,12 +7,13 @@ import torch
 
 from captioning import EngineSettings, SettingsError
 from captioning.models import resolve_device, resolve_dtype
+from captioning.settings import ModelRef
 
 
 def test_defaults_are_the_notebooks_models():
     settings = EngineSettings.from_env({})
     assert settings.caption_model == "Salesforce/blip2-opt-2.7b"
-    assert settings.translation_model == "Helsinki-NLP/opus-mt-en-es"
+    assert settings.translators["es"].name == "Helsinki-NLP/opus-mt-en-es"
     assert (settings.device, settings.dtype) == ("auto", "auto")
 
 
@@ -69,3 +70,49 @@ def test_asking_for_cuda_without_a_gpu_says_so():
 def test_float16_on_the_cpu_is_refused_with_the_alternative():
     with pytest.raises(SettingsError, match="bfloat16"):
         resolve_dtype("float16", torch.device("cpu"))
+
+
+def test_translation_models_are_code_model_pairs_in_order():
+    models = "fr=Helsinki-NLP/opus-mt-en-fr, es=/models/en-es ,pt=Helsinki-NLP/opus-mt-tc-big-en-pt@>>por<<"
+    settings = EngineSettings.from_env({"TRANSLATION_MODELS": models})
+    assert settings.translators == {
+        "fr": ModelRef("Helsinki-NLP/opus-mt-en-fr"),
+        "es": ModelRef("/models/en-es"),
+        "pt": ModelRef("Helsinki-NLP/opus-mt-tc-big-en-pt", ">>por<<"),
+    }
+    assert settings.languages == ("en", "fr", "es", "pt")
+
+
+def test_translation_model_is_still_the_spanish_entry():
+    settings = EngineSettings.from_env({"TRANSLATION_MODEL": "/models/mine"})
+    assert settings.translators == {"es": ModelRef("/models/mine")}
+    both = EngineSettings.from_env({"TRANSLATION_MODELS": "fr=x/en-fr", "TRANSLATION_MODEL": "/models/mine"})
+    assert both.translators == {"fr": ModelRef("x/en-fr"), "es": ModelRef("/models/mine")}
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("english=x/y", "two-letter ISO 639-1"),
+        ("en=x/y", "other than en"),
+        ("fr", "code=model"),
+        ("fr=", "code=model"),
+        ("fr=a/b,fr=c/d", "listed twice"),
+    ],
+)
+def test_a_bad_translation_models_value_is_one_clear_line(value, words):
+    with pytest.raises(SettingsError, match="TRANSLATION_MODELS") as caught:
+        EngineSettings.from_env({"TRANSLATION_MODELS": value})
+    assert words in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_question_models_follow_the_same_rules_and_empty_turns_spanish_off():
+    settings = EngineSettings.from_env({"QUESTION_TRANSLATION_MODELS": "es=a/es-en,fr=a/fr-en"})
+    assert list(settings.question_translators) == ["es", "fr"]
+    off = EngineSettings.from_env({"QUESTION_TRANSLATION_MODEL": ""})
+    assert off.question_translators == {}
+
+
+def test_an_empty_value_means_the_default():
+    settings = EngineSettings.from_env({"CAPTION_NUM_BEAMS": "", "DEVICE": " ", "MAX_QUEUE": ""})
+    assert (settings.caption_num_beams, settings.device, settings.max_queue) == (1, "auto", 256)

@@ -46,14 +46,14 @@ def test_fixed_length_survives_saving_and_the_engine_honours_it(seed, tmp_path, 
     ).with_overrides(caption_max_new_tokens=6, translation_max_new_tokens=6)
     engine = Engine.load(settings, questions=False)
     lengths = []
-    generate = engine.models.captioner.generate
+    generate = engine.captioner.generate
 
     def recording_generate(*args, **kwargs):
         out = generate(*args, **kwargs)
         lengths.append(out.shape[1])
         return out
 
-    monkeypatch.setattr(engine.models.captioner, "generate", recording_generate)
+    monkeypatch.setattr(engine.captioner, "generate", recording_generate)
     engine.describe([square("red"), square("blue")])
     assert lengths == [shape.num_query_tokens + 1 + 6]  # image tokens, BOS, the caption
 

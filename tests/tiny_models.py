@@ -1,5 +1,12 @@
 """Tiny BLIP-2 and Marian models, trained for seconds to known outputs.
 
+Also a demo of the whole system without the 16 GB download: from a clone of the repository,
+
+    python -m tests.tiny_models tiny-models
+
+builds the models into ``tiny-models/`` (a minute or two on a laptop; reused after) and prints
+the settings that point ``python -m captioning`` and ``python -m bot`` at them.
+
 A picture of one of :data:`COLORS` is captioned "a <color> square", and that caption is
 translated to "un cuadrado <color>". Asked "what color is it?", BLIP-2 answers "<color>"
 ("rojo" in Spanish); asked "is it a square?", "yes". The question model translates
@@ -19,6 +26,10 @@ from PIL import Image
 
 from captioning import synthetic
 from captioning.questions import prompt
+
+# Bumped whenever what the models are trained on changes: cached models of another version
+# are built again (see cached_models).
+MODELS_VERSION = 1
 
 # name -> (RGB, Spanish name)
 COLORS: dict[str, tuple[tuple[int, int, int], str]] = {
@@ -51,8 +62,8 @@ class TinyModels:
     def env(self) -> dict[str, str]:
         return {
             "CAPTION_MODEL": str(self.caption),
-            "TRANSLATION_MODEL": str(self.translation),
-            "QUESTION_TRANSLATION_MODEL": str(self.question),
+            "TRANSLATION_MODELS": f"es={self.translation}",
+            "QUESTION_TRANSLATION_MODELS": f"es={self.question}",
         }
 
     def settings(self) -> dict[str, str]:
@@ -75,6 +86,20 @@ def translation_for(color: str) -> str:
 
 def square(color: str, size: int = 64) -> Image.Image:
     return Image.new("RGB", (size, size), COLORS[color][0])
+
+
+def cached_models(cache: Path) -> TinyModels:
+    """The models under ``cache``, built there first if the code that builds them changed."""
+    import hashlib
+
+    key = hashlib.sha256(f"{MODELS_VERSION}:{Path(synthetic.__file__).read_bytes()!r}".encode()).hexdigest()[
+        :16
+    ]
+    folder = cache / key
+    if not (folder / "complete").exists():
+        build_trained_models(folder)
+        (folder / "complete").touch()
+    return TinyModels(folder / "caption", folder / "translation", folder / "question")
 
 
 def build_trained_models(folder: Path, seed: int = 0) -> TinyModels:
@@ -171,3 +196,33 @@ def _train_translator(tokenizer, model, english: list[str], spanish: list[str], 
         loss.backward()
         optimizer.step()
     model.eval()
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.tiny_models",
+        description="Build the tests' tiny trained models, and print the settings that use them.",
+    )
+    parser.add_argument(
+        "folder", nargs="?", default="tiny-models", help="where to build them (default: tiny-models)"
+    )
+    args = parser.parse_args(argv)
+    folder = Path(args.folder).resolve()
+    print(f"Building the tiny models in {folder} (once; later runs reuse them)...", flush=True)
+    models = cached_models(folder)
+    lines = [f"{name}={value}" for name, value in models.env().items()] + ["DEVICE=cpu"]
+    print(
+        "\nThey describe a picture of one color as 'a red square' ('un cuadrado rojo'), and answer\n"
+        "'what color is it?'. Put these lines in .env (or export them):\n\n"
+        + "\n".join(lines)
+        + "\n\nthen try:\n"
+        "  python -m captioning some-picture.jpg\n"
+        "  python -m bot            (with TELEGRAM_BOT_TOKEN in .env too)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

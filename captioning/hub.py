@@ -1,0 +1,125 @@
+"""Where a model's files are: a local folder, the Hugging Face cache, or a download, said plainly.
+
+``from_pretrained`` given a hub id asks the hub about every file and, when the hub can't be
+reached, retries each request for minutes before it falls back to the cache or fails with
+advice about local folders. So a model is located here first, once:
+
+* a folder is used as it is;
+* a hub id is planned with one dry run (which files, how big, which are cached): an
+  unreachable hub fails in about a second, and the cache is used if it holds the model,
+  otherwise one line says which model, that it couldn't be downloaded, and what to do;
+* a download is announced with its size before it starts ("about 16 GB once; later runs use
+  the cache"), with the hub's progress bars on a terminal;
+* ``HF_HUB_OFFLINE=1`` uses the cache only.
+
+The models then load from the local snapshot, so ``from_pretrained`` never touches the network.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .errors import ModelLoadError
+
+__all__ = ["locate", "size_text"]
+
+log = logging.getLogger(__name__)
+
+# What from_pretrained reads: configs, tokenizers, weights. Not TensorFlow, Flax, ONNX or Rust
+# copies of the weights, which the hub repositories of these models also hold.
+WANTED = ["*.json", "*.txt", "*.model", "*.spm", "*.jinja", "*.safetensors", "*.bin", "*.py"]
+# When a repository has safetensors weights, its pickled copies are never read.
+PICKLED = ["*.bin", "*.pt", "*.pth", "*.ckpt"]
+
+
+def locate(name: str, *, role: str, setting: str) -> str:
+    """A local folder with the model ``name`` (a hub id or a folder), downloading it if need be.
+
+    Raises :class:`ModelLoadError` with one sentence that names the model and what to do.
+    """
+    if Path(name).expanduser().is_dir():
+        return str(Path(name).expanduser())
+    if _looks_like_a_path(name):
+        raise ModelLoadError(f"The {role} model folder {name!r} ({setting}) doesn't exist.")
+    import huggingface_hub as hub
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
+
+    def cached(ignore: list[str] | None = None) -> str:
+        return hub.snapshot_download(
+            name, allow_patterns=WANTED, ignore_patterns=ignore, local_files_only=True
+        )
+
+    if hub.constants.HF_HUB_OFFLINE:
+        try:
+            return cached()
+        except (LocalEntryNotFoundError, OSError):
+            raise ModelLoadError(
+                f"The {role} model {name} is not in the local Hugging Face cache, and HF_HUB_OFFLINE "
+                f"is set: unset it to download the model once, or set {setting} to a local folder."
+            ) from None
+    try:
+        plan = hub.snapshot_download(name, allow_patterns=WANTED, dry_run=True, etag_timeout=10)
+        ignore = PICKLED if any(f.filename.endswith(".safetensors") for f in plan) else None
+        if ignore:
+            plan = [f for f in plan if not _matches(f.filename, ignore)]
+    except (RepositoryNotFoundError, GatedRepoError, HFValidationError):
+        raise ModelLoadError(
+            f"There is no {role} model {name!r} on the Hugging Face hub, or it is private: check {setting}."
+        ) from None
+    except OSError:  # the hub can't be reached: DryRunError, connection errors, timeouts
+        for ignore in (PICKLED, None):
+            try:
+                return cached(ignore)
+            except (LocalEntryNotFoundError, OSError):
+                continue
+        raise ModelLoadError(
+            f"Could not download the {role} model {name}: the Hugging Face hub "
+            f"({hub.constants.ENDPOINT}) can't be reached. Check the network, or set {setting} "
+            "to a local folder, or set HF_HUB_OFFLINE=1 to use only the local cache."
+        ) from None
+    missing = sum(f.file_size or 0 for f in plan if f.will_download)
+    if missing:
+        log.warning("Downloading %s (about %s) once; later runs use the cache.", name, size_text(missing))
+    progress = sys.stderr.isatty() and not os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS")
+    if progress:
+        hub.utils.enable_progress_bars()
+    else:
+        hub.utils.disable_progress_bars()
+    try:
+        return hub.snapshot_download(name, allow_patterns=WANTED, ignore_patterns=ignore)
+    except OSError as exc:
+        raise ModelLoadError(
+            f"Downloading the {role} model {name} failed ({_first_line(exc)}); run again to resume it."
+        ) from exc
+
+
+def size_text(size: int) -> str:
+    """1_234_567_890 -> '1.2 GB'; sizes as a person reads them."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            value = size / scale
+            return f"{value:.0f} {unit}" if value >= 10 else f"{value:.1f} {unit}"
+    return f"{size} bytes"
+
+
+def _looks_like_a_path(name: str) -> bool:
+    return name.startswith(("/", "./", "../", "~")) or os.sep in name.strip("/").replace("/", "", 1)
+
+
+def _matches(filename: str, patterns: list[str]) -> bool:
+    from fnmatch import fnmatch
+
+    return any(fnmatch(filename, pattern) for pattern in patterns)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

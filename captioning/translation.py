@@ -1,0 +1,115 @@
+"""Translators keyed by language: English captions out to each language, questions in to English.
+
+A :class:`Translator` maps N texts to N texts in one batched pass. :class:`MarianTranslator`
+owns a MarianMT tokenizer and model, its generation config, the target token a multi-target
+model needs (``>>por<<``), the skipping of empty strings, and the clean-up of what it
+generates. Other backends (``translation_ct2.py``) are one class each, behind the same
+protocol; :func:`load_translators` picks one by ``TRANSLATION_BACKEND``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .settings import EngineSettings, ModelRef
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["MarianTranslator", "Translator", "clean_text", "load_translators"]
+
+log = logging.getLogger(__name__)
+
+
+class Translator(Protocol):
+    """N texts in, N texts out, in one batched pass; empty texts stay empty."""
+
+    def translate(self, texts: Sequence[str]) -> list[str]: ...
+
+
+def clean_text(text: str) -> str:
+    """Generated text -> one tidy line: no stray whitespace or line breaks."""
+    return re.sub(r"\s+", " ", text).strip()
+
+
+class MarianTranslator:
+    """A MarianMT model (opus-mt) with its tokenizer, on one device."""
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        model: Any,
+        *,
+        max_new_tokens: int,
+        num_beams: int,
+        target_token: str | None = None,
+    ) -> None:
+        self.tokenizer, self.model, self.target_token = tokenizer, model, target_token
+        # The checkpoint's own generation config (generation_config.json), with the settings on top.
+        self.generation = copy.deepcopy(model.generation_config)
+        self.generation.update(max_new_tokens=max_new_tokens, num_beams=num_beams)
+
+    @classmethod
+    def load(
+        cls,
+        ref: ModelRef,
+        settings: EngineSettings,
+        device: torch.device,
+        dtype: torch.dtype,
+        *,
+        role: str,
+        setting: str,
+    ) -> MarianTranslator:
+        from transformers import MarianMTModel, MarianTokenizer
+
+        from .models import load_pretrained, place
+
+        tokenizer = load_pretrained(MarianTokenizer, ref.name, role=role, setting=setting)
+        model = load_pretrained(MarianMTModel, ref.name, role=role, setting=setting, **place(device, dtype))
+        return cls(
+            tokenizer,
+            model.to(device).eval(),
+            max_new_tokens=settings.translation_max_new_tokens,
+            num_beams=settings.translation_num_beams,
+            target_token=ref.target_token,
+        )
+
+    def translate(self, texts: Sequence[str]) -> list[str]:
+        import torch
+
+        todo = [i for i, text in enumerate(texts) if text]
+        out = [""] * len(texts)
+        if not todo:
+            return out
+        sources = [f"{self.target_token} {texts[i]}" if self.target_token else texts[i] for i in todo]
+        batch = self.tokenizer(sources, return_tensors="pt", padding=True, truncation=True).to(
+            self.model.device
+        )
+        with torch.inference_mode():
+            token_ids = self.model.generate(**batch, generation_config=self.generation)
+        decoded = self.tokenizer.batch_decode(token_ids, skip_special_tokens=True)
+        if len(decoded) != len(todo):  # the batch contract: one result per input
+            raise RuntimeError(f"batch of {len(todo)} gave {len(decoded)} translations")
+        for i, text in zip(todo, decoded, strict=True):
+            out[i] = clean_text(text)
+        return out
+
+
+def load_translators(
+    refs: Mapping[str, ModelRef],
+    settings: EngineSettings,
+    device: torch.device,
+    dtype: torch.dtype,
+    *,
+    role: str,
+    setting: str,
+) -> dict[str, Translator]:
+    """One translator per language code, each loaded once, on ``device``."""
+    return {
+        code: MarianTranslator.load(ref, settings, device, dtype, role=f"{role} ({code})", setting=setting)
+        for code, ref in refs.items()
+    }
