@@ -16,8 +16,9 @@ from captioning.models import quiet_transformers
 # Before the model classes load: transformers' advice (no torchvision, say) is noise here.
 quiet_transformers()
 
-from captioning import Engine, EngineSettings, synthetic  # noqa: E402
+from captioning import Engine, EngineSettings  # noqa: E402
 from captioning.translation import MarianTranslator  # noqa: E402
+from tests import synthetic  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS_MD = ROOT / "docs" / "benchmarks.md"

@@ -22,7 +22,8 @@ from pathlib import Path
 import torch
 
 from bench.common import header, jpeg, random_engine, record
-from captioning import Engine, synthetic
+from captioning import Engine
+from tests import synthetic
 
 
 def build_engine(mode: str, tokens: int, folder: Path) -> Engine:

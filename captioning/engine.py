@@ -31,7 +31,7 @@ from .models import load_pretrained, place, resolve_device, resolve_dtype
 from .questions import Question, prompt
 from .settings import EngineSettings
 from .tasks import Answer, Describe, Translated
-from .translation import MarianTranslator, Translator, clean_text, load_translators
+from .translation import Translator, clean_text, load_translators
 
 __all__ = ["Engine", "PreparedPicture", "Question", "Translated", "clean_text"]
 
@@ -113,19 +113,19 @@ class Engine:
         translators = load_translators(
             settings.translators, settings, device, dtype, role="translation", setting="TRANSLATION_MODELS"
         )
-        question_translators: dict[str, Translator] = {}
-        for code, ref in settings.question_translators.items() if questions else ():
-            try:
-                question_translators[code] = MarianTranslator.load(
-                    ref,
-                    settings,
-                    device,
-                    dtype,
-                    role=f"question translation ({code})",
-                    setting="QUESTION_TRANSLATION_MODELS",
-                )
-            except ModelLoadError as exc:
-                log.warning("%s Questions in %r are off; the rest works.", str(exc).rstrip("."), code)
+
+        def question_model_failed(code: str, exc: ModelLoadError) -> None:
+            log.warning("%s. Questions in %r are off; the rest works.", str(exc).rstrip("."), code)
+
+        question_translators = load_translators(
+            settings.question_translators if questions else {},
+            settings,
+            device,
+            dtype,
+            role="question translation",
+            setting="QUESTION_TRANSLATION_MODELS",
+            on_error=question_model_failed,
+        )
         log.info(
             "Models loaded on %s in %s in %.1f s: caption=%s translations=%s questions=%s",
             device,

@@ -70,11 +70,11 @@ def locate(name: str, *, role: str, setting: str) -> str:
         ignore = PICKLED if any(f.filename.endswith(".safetensors") for f in plan) else None
         if ignore:
             plan = [f for f in plan if not _matches(f.filename, ignore)]
-    except (RepositoryNotFoundError, GatedRepoError, HFValidationError):
-        raise ModelLoadError(
-            f"There is no {role} model {name!r} on the Hugging Face hub, or it is private: check {setting}."
-        ) from None
-    except OSError:  # the hub can't be reached: DryRunError, connection errors, timeouts
+    except (RepositoryNotFoundError, GatedRepoError, HFValidationError) as exc:
+        raise _no_such_model(name, role, setting) from exc
+    except OSError as exc:  # the hub can't be reached: DryRunError, connection errors, timeouts
+        if _refused(exc.__cause__):  # it was reached, and said there is no such model (for us)
+            raise _no_such_model(name, role, setting) from exc
         for ignore in (PICKLED, None):
             try:
                 return cached(ignore)
@@ -99,6 +99,21 @@ def locate(name: str, *, role: str, setting: str) -> str:
         raise ModelLoadError(
             f"Downloading the {role} model {name} failed ({_first_line(exc)}); run again to resume it."
         ) from exc
+
+
+def _no_such_model(name: str, role: str, setting: str) -> ModelLoadError:
+    return ModelLoadError(
+        f"There is no {role} model {name!r} on the Hugging Face hub, or it is private: check {setting}."
+    )
+
+
+def _refused(cause: BaseException | None) -> bool:
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+
+    if isinstance(cause, (RepositoryNotFoundError, GatedRepoError)):
+        return True
+    response = getattr(cause, "response", None) if isinstance(cause, HfHubHTTPError) else None
+    return response is not None and response.status_code in (401, 403, 404)
 
 
 def size_text(size: int) -> str:

@@ -87,6 +87,21 @@ class EngineSettings(BaseSettings):
     # set, is the "es" entry; set to empty, it turns Spanish questions off.
     question_translation_models: str = "es=Helsinki-NLP/opus-mt-es-en"
     question_translation_model: str | None = None
+    # How translations run: transformers, or CTranslate2 (converted once into CT2_CACHE_DIR;
+    # int8 on the CPU, int8_float16 on a GPU, unless CT2_COMPUTE_TYPE says otherwise).
+    translation_backend: Literal["transformers", "ctranslate2"] = "transformers"
+    ct2_cache_dir: str = "~/.cache/describe-bot/ctranslate2"
+    ct2_compute_type: Literal[
+        "auto",
+        "int8",
+        "int8_float32",
+        "int8_float16",
+        "int8_bfloat16",
+        "int16",
+        "float16",
+        "bfloat16",
+        "float32",
+    ] = "auto"
     device: str = Field(
         "auto",
         pattern=r"^(auto|cpu|cuda|cuda:\d+)$",

@@ -3,8 +3,9 @@
 A :class:`Translator` maps N texts to N texts in one batched pass. :class:`MarianTranslator`
 owns a MarianMT tokenizer and model, its generation config, the target token a multi-target
 model needs (``>>por<<``), the skipping of empty strings, and the clean-up of what it
-generates. Other backends (``translation_ct2.py``) are one class each, behind the same
-protocol; :func:`load_translators` picks one by ``TRANSLATION_BACKEND``.
+generates. Another backend is one class behind the same protocol (``translation_ct2.py``);
+:func:`load_translators` picks one by ``TRANSLATION_BACKEND``, and loads each model once, even
+when it serves several languages.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from __future__ import annotations
 import copy
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .errors import ModelLoadError
 from .settings import EngineSettings, ModelRef
 
 if TYPE_CHECKING:
@@ -63,16 +65,29 @@ class MarianTranslator:
         *,
         role: str,
         setting: str,
+        shared: dict[str, Any] | None = None,
     ) -> MarianTranslator:
+        """The model ``ref`` names, loaded once per ``shared`` (a multi-target model serves each
+        of its languages), with ``ref``'s target token."""
         from transformers import MarianMTModel, MarianTokenizer
 
         from .models import load_pretrained, place
 
-        tokenizer = load_pretrained(MarianTokenizer, ref.name, role=role, setting=setting)
-        model = load_pretrained(MarianMTModel, ref.name, role=role, setting=setting, **place(device, dtype))
+        shared = {} if shared is None else shared
+        if ref.name not in shared:
+            tokenizer = load_pretrained(MarianTokenizer, ref.name, role=role, setting=setting)
+            model = load_pretrained(
+                MarianMTModel, ref.name, role=role, setting=setting, **place(device, dtype)
+            )
+            shared[ref.name] = (tokenizer, model.to(device).eval())
+        tokenizer, model = shared[ref.name]
+        if ref.target_token and ref.target_token not in tokenizer.get_vocab():
+            raise ModelLoadError(
+                f"{ref.target_token!r} is not a target token of the {role} model {ref.name!r}"
+            )
         return cls(
             tokenizer,
-            model.to(device).eval(),
+            model,
             max_new_tokens=settings.translation_max_new_tokens,
             num_beams=settings.translation_num_beams,
             target_token=ref.target_token,
@@ -85,12 +100,11 @@ class MarianTranslator:
         out = [""] * len(texts)
         if not todo:
             return out
+        # A multi-target model reads its target language from a token that starts the source.
         sources = [f"{self.target_token} {texts[i]}" if self.target_token else texts[i] for i in todo]
-        batch = self.tokenizer(sources, return_tensors="pt", padding=True, truncation=True).to(
-            self.model.device
-        )
+        batch = self.tokenizer(sources, return_tensors="pt", padding=True, truncation=True)
         with torch.inference_mode():
-            token_ids = self.model.generate(**batch, generation_config=self.generation)
+            token_ids = self.model.generate(**batch.to(self.model.device), generation_config=self.generation)
         decoded = self.tokenizer.batch_decode(token_ids, skip_special_tokens=True)
         if len(decoded) != len(todo):  # the batch contract: one result per input
             raise RuntimeError(f"batch of {len(todo)} gave {len(decoded)} translations")
@@ -107,9 +121,24 @@ def load_translators(
     *,
     role: str,
     setting: str,
+    on_error: Callable[[str, ModelLoadError], None] | None = None,
 ) -> dict[str, Translator]:
-    """One translator per language code, each loaded once, on ``device``."""
-    return {
-        code: MarianTranslator.load(ref, settings, device, dtype, role=f"{role} ({code})", setting=setting)
-        for code, ref in refs.items()
-    }
+    """One translator per language code, on ``device``, through ``TRANSLATION_BACKEND``; each
+    model loaded once. A model that can't be loaded raises, or with ``on_error`` is reported
+    there and its language left out."""
+    if settings.translation_backend == "ctranslate2":
+        from .translation_ct2 import CTranslate2Translator as backend
+    else:
+        backend = MarianTranslator
+    shared: dict[str, Any] = {}
+    translators: dict[str, Translator] = {}
+    for code, ref in refs.items():
+        try:
+            translators[code] = backend.load(
+                ref, settings, device, dtype, role=f"{role} ({code})", setting=setting, shared=shared
+            )
+        except ModelLoadError as exc:
+            if on_error is None:
+                raise
+            on_error(code, exc)
+    return translators

@@ -303,10 +303,14 @@ class FakeTelegram:
         it: one level deep, without the message it in turn replied to (Telegram nests one)."""
         return _bot_message(int(sent["chat_id"]), self._sent_ids[id(sent)], sent["text"])
 
-    async def press(self, reply: dict[str, Any], photo: dict[str, Any], data: str, *, user_id: int) -> int:
-        """Someone presses a button under the bot's ``reply`` (sent params) to ``photo``."""
+    async def press(
+        self, reply: dict[str, Any], photo: dict[str, Any] | None, data: str, *, user_id: int
+    ) -> int:
+        """Someone presses a button under the bot's ``reply`` (sent params), a reply to ``photo``."""
         chat_id = int(reply["chat_id"])
-        sent = {**_bot_message(chat_id, self._sent_ids[id(reply)], reply["text"]), "reply_to_message": photo}
+        sent = _bot_message(chat_id, self._sent_ids[id(reply)], reply["text"])
+        if photo is not None:
+            sent["reply_to_message"] = photo
         query = {
             "id": f"cq-{next(self._file_ids)}",
             "from": {"id": user_id, "is_bot": False, "first_name": "B", "language_code": "en"},

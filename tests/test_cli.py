@@ -328,3 +328,25 @@ async def test_a_first_download_is_announced_with_its_size_and_the_next_run_uses
         "error: There is no caption model 'tiny/nothing' on the Hugging Face hub, or it is private: "
         "check CAPTION_MODEL."
     ]
+
+
+def test_lang_picks_among_the_configured_translations(tmp_path, tiny_model_dirs, monkeypatch, capsys):
+    for name, value in {**tiny_model_dirs.env(more_languages=True), "DEVICE": "cpu"}.items():
+        monkeypatch.setenv(name, value)
+    (tmp_path / "red.jpg").write_bytes(pictures.jpeg("red"))
+    assert main(["--json", "--lang", "fr,pt", str(tmp_path / "red.jpg")]) == 0
+    [entry] = json.loads(capsys.readouterr().out)
+    assert entry == {
+        "file": str(tmp_path / "red.jpg"),
+        "english": "a red square",
+        "translations": {"fr": "un carré rouge", "pt": "um quadrado vermelho"},
+    }
+    assert main([str(tmp_path / "red.jpg")]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        "  English: a red square",
+        "  Spanish: un cuadrado rojo",
+        "  French: un carré rouge",
+        "  Portuguese: um quadrado vermelho",
+    ]
+    assert main(["--lang", "de", str(tmp_path / "red.jpg")]) == 2
+    assert "--lang: de not configured; TRANSLATION_MODELS has es, fr, pt." in capsys.readouterr().err

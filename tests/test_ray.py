@@ -165,7 +165,7 @@ def deploy(name: str, tiny_model_dirs, replicas: int, **settings: str) -> None:
     with pytest.MonkeyPatch.context() as env:
         env.setenv("RAY_MIN_REPLICAS", str(replicas))
         env.setenv("RAY_MAX_REPLICAS", str(replicas))
-        args = {**tiny_model_dirs.settings(), "device": "cpu"}
+        args = {**tiny_model_dirs.settings(more_languages=True), "device": "cpu"}
         serve.run(build_app({**args, **settings}), name=name, route_prefix=None)
 
 
@@ -213,6 +213,17 @@ async def test_a_photo_is_described_through_ray(telegram, captioning_app, tmp_pa
         [refusal] = await telegram.wait_for("sendMessage", chat_id=6, timeout=60)
     assert "A red square." in reply and "Un cuadrado rojo." in reply
     assert refusal["text"].startswith("This is a PDF document")  # decoded, and refused, on the replica
+
+
+async def test_a_chats_languages_are_served_through_ray(telegram, captioning_app, tmp_path):
+    from tests.fake_telegram import command
+
+    async with ray_bot(telegram, tmp_path, captioning_app.address):
+        await telegram.push(telegram.message(7, text="/lang en fr", entities=command("/lang en fr")))
+        await telegram.wait_for("sendMessage", chat_id=7, timeout=60)
+        await telegram.push(telegram.message(7, photo=telegram.photo(pictures.jpeg("green"))))
+        replies = await telegram.wait_for("sendMessage", count=2, chat_id=7, timeout=60)
+    assert replies[1]["text"] == "Automatic description\nEnglish: A green square.\nFrançais: Un carré vert."
 
 
 async def test_a_question_is_answered_through_ray(telegram, captioning_app, tmp_path):

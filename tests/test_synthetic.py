@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from captioning import Engine, EngineSettings, synthetic
+from captioning import Engine, EngineSettings
+from tests import synthetic
 from tests.tiny_models import caption_for, square
 
 

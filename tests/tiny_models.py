@@ -24,12 +24,12 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from captioning import synthetic
 from captioning.questions import prompt
+from tests import synthetic
 
 # Bumped whenever what the models are trained on changes: cached models of another version
 # are built again (see cached_models).
-MODELS_VERSION = 1
+MODELS_VERSION = 2
 
 # name -> (RGB, Spanish name)
 COLORS: dict[str, tuple[tuple[int, int, int], str]] = {
@@ -42,6 +42,17 @@ COLORS: dict[str, tuple[tuple[int, int, int], str]] = {
 
 
 SPANISH_ANSWERS = {"yes": "sí", "no": "no"}
+# A multi-target model, as opus-mt-tc-big's: English into French or Portuguese, by a token
+# that starts the source text. name -> (French, Portuguese)
+OTHER_LANGUAGES = {"fr": ">>fra<<", "pt": ">>por<<"}
+COLOR_NAMES = {
+    "red": ("rouge", "vermelho"),
+    "green": ("vert", "verde"),
+    "blue": ("bleu", "azul"),
+    "yellow": ("jaune", "amarelo"),
+    "white": ("blanc", "branco"),
+}
+OTHER_ANSWERS = {"yes": ("oui", "sim"), "no": ("non", "não")}
 # English question -> its answer for a picture of ``color``.
 QUESTIONS = {
     "what color is it?": lambda color: color,
@@ -53,22 +64,38 @@ SPANISH_QUESTIONS = {"¿de qué color es?": "what color is it?", "¿es un cuadra
 
 @dataclass(frozen=True)
 class TinyModels:
-    """The three model folders, and the environment that points the engine at them."""
+    """The model folders, and the environment that points the engine at them."""
 
     caption: Path
     translation: Path
     question: Path
+    multi: Path  # English -> French (>>fra<<) or Portuguese (>>por<<)
 
-    def env(self) -> dict[str, str]:
+    def env(self, *, more_languages: bool = False) -> dict[str, str]:
+        """Spanish; with ``more_languages``, French and Portuguese too, from one model."""
+        translations = f"es={self.translation}"
+        if more_languages:
+            translations += "".join(
+                f",{code}={self.multi}@{token}" for code, token in OTHER_LANGUAGES.items()
+            )
         return {
             "CAPTION_MODEL": str(self.caption),
-            "TRANSLATION_MODELS": f"es={self.translation}",
+            "TRANSLATION_MODELS": translations,
             "QUESTION_TRANSLATION_MODELS": f"es={self.question}",
         }
 
-    def settings(self) -> dict[str, str]:
+    def settings(self, **options: bool) -> dict[str, str]:
         """The same, as EngineSettings field names."""
-        return {k.lower(): v for k, v in self.env().items()}
+        return {k.lower(): v for k, v in self.env(**options).items()}
+
+
+def in_other(language: str, english: str) -> str:
+    """The multi-target model's output: in_other("fr", "a red square") -> "un carré rouge"."""
+    which = list(OTHER_LANGUAGES).index(language)
+    if english.startswith("a ") and english.endswith(" square"):
+        color = english.split()[1]
+        return ("un carré ", "um quadrado ")[which] + COLOR_NAMES[color][which]
+    return (COLOR_NAMES.get(english) or OTHER_ANSWERS[english])[which]
 
 
 def spanish_for(english: str) -> str:
@@ -99,7 +126,7 @@ def cached_models(cache: Path) -> TinyModels:
     if not (folder / "complete").exists():
         build_trained_models(folder)
         (folder / "complete").touch()
-    return TinyModels(folder / "caption", folder / "translation", folder / "question")
+    return TinyModels(folder / "caption", folder / "translation", folder / "question", folder / "multi")
 
 
 def build_trained_models(folder: Path, seed: int = 0) -> TinyModels:
@@ -126,7 +153,18 @@ def build_trained_models(folder: Path, seed: int = 0) -> TinyModels:
     question_dir = folder / "question"
     question_tokenizer.save_pretrained(question_dir)
     question_translator.save_pretrained(question_dir)
-    return TinyModels(caption_dir, translation_dir, question_dir)
+
+    sources = [f"{token} {text}" for token in OTHER_LANGUAGES.values() for text in english]
+    targets = [in_other(code, text) for code in OTHER_LANGUAGES for text in english]
+    multi_tokenizer = synthetic.translation_tokenizer(
+        english, targets, target_tokens=list(OTHER_LANGUAGES.values())
+    )
+    multi = synthetic.build_translator(shape, multi_tokenizer)
+    _train_translator(multi_tokenizer, multi, sources, targets, steps=250)
+    multi_dir = folder / "multi"
+    multi_tokenizer.save_pretrained(multi_dir)
+    multi.save_pretrained(multi_dir)
+    return TinyModels(caption_dir, translation_dir, question_dir, multi_dir)
 
 
 def _jittered(rgb: tuple[int, int, int], rng: random.Random) -> tuple[int, int, int]:

@@ -4,8 +4,9 @@ Model weights can't be downloaded everywhere this project is tested, so the test
 benchmarks make their own models: real transformers classes and real tokenizers (a byte-level
 BPE on the OPT side, like OPT's; sentencepiece for Marian, like opus-mt's), at a chosen size.
 Weights start random; ``tests/`` trains the tiny ones to known outputs, ``bench/`` times the
-random ones. :func:`save_models` writes folders that :func:`captioning.models.load_models`
-reads with the same ``from_pretrained`` calls as the hub models.
+random ones. :func:`save_models` writes folders that ``captioning.Engine.load`` reads with the
+same ``from_pretrained`` calls as the hub models. Test and benchmark support: not installed
+with the package.
 """
 
 from __future__ import annotations
@@ -132,16 +133,24 @@ def caption_tokenizer(corpus: Iterable[str]) -> GPT2Tokenizer:
     )
 
 
-def translation_tokenizer(english: Sequence[str], spanish: Sequence[str]) -> MarianTokenizer:
-    """A MarianTokenizer with a sentencepiece model per language and one shared vocabulary."""
+def translation_tokenizer(
+    english: Sequence[str], spanish: Sequence[str], target_tokens: Sequence[str] = ()
+) -> MarianTokenizer:
+    """A MarianTokenizer with a sentencepiece model per language and one shared vocabulary.
+
+    ``target_tokens`` (``>>fra<<``, ...) make it a multi-target model's tokenizer: each is one
+    whole entry of the vocabulary, as in opus-mt-tc-big's, to start the source text with.
+    """
     with tempfile.TemporaryDirectory(prefix="marian-spm-") as name:
         # The tokenizer keeps both sentencepiece models in memory and writes them out again
         # from there in save_pretrained, so the folder can go.
-        return _marian_tokenizer_in(Path(name), english, spanish)
+        return _marian_tokenizer_in(Path(name), english, spanish, target_tokens)
 
 
-def _marian_tokenizer_in(folder: Path, english: Sequence[str], spanish: Sequence[str]) -> MarianTokenizer:
-    pieces = ["</s>", "<unk>"]  # opus-mt's ids: </s> = 0, <unk> = 1, <pad> = last
+def _marian_tokenizer_in(
+    folder: Path, english: Sequence[str], spanish: Sequence[str], target_tokens: Sequence[str] = ()
+) -> MarianTokenizer:
+    pieces = ["</s>", "<unk>", *target_tokens]  # opus-mt's ids: </s> = 0, <unk> = 1, <pad> = last
     for name, texts in (("source", english), ("target", spanish)):
         spm.SentencePieceTrainer.train(
             sentence_iterator=iter(list(texts) * 4),

@@ -1,0 +1,249 @@
+"""MarianMT through CTranslate2 (``TRANSLATION_BACKEND=ctranslate2``): the same translations,
+faster on the CPU (int8 by default: several times transformers' speed; docs/benchmarks.md).
+
+The Marian folder (or hub id, downloaded by :mod:`captioning.hub`) is converted on first use
+into ``CT2_CACHE_DIR``, keyed by the model's files, the compute type and the ctranslate2
+version, and reused after. The conversion keeps what transformers does:
+
+* the decoder starts from the ``<pad>`` embedding, as ``MarianMTModel`` does. (The stock
+  converter starts it from zeros, which agrees only where that row is zero: true of the
+  Helsinki-NLP checkpoints, not of every Marian, e.g. the tests' tiny ones);
+* the vocabulary has exactly the model's ``vocab_size`` entries, by token id;
+* decoding follows the model's ``generation_config``: beams and length from the settings, no
+  minimum length, the forced end token, ``<pad>`` never generated.
+
+A multi-target model's target token (``>>por<<``) starts the source text, as with
+transformers. Needs the ``ctranslate2`` package: ``pip install -e ".[ct2]"``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelLoadError, SettingsError
+from .hub import locate
+from .settings import EngineSettings, ModelRef
+from .translation import clean_text
+
+__all__ = ["CTranslate2Model", "CTranslate2Translator", "convert"]
+
+log = logging.getLogger(__name__)
+
+_DECODING = "decoding.json"
+_TOKENIZER = "tokenizer"
+_FORMAT = 1  # bumped when the conversion changes, so older cache folders are not reused
+
+
+def _ctranslate2() -> Any:
+    try:
+        import ctranslate2
+    except ImportError:
+        raise SettingsError(
+            'TRANSLATION_BACKEND=ctranslate2 needs the ctranslate2 package: pip install -e ".[ct2]"'
+        ) from None
+    return ctranslate2
+
+
+def cache_folder(source: Path, cache_dir: Path, compute_type: str) -> Path:
+    """``cache_dir/<name>--<compute type>--<fingerprint of the files and versions>``."""
+    ct2 = _ctranslate2()
+    digest = hashlib.sha256(f"{source.resolve()}|{ct2.__version__}|{_FORMAT}|".encode())
+    for path in sorted(source.iterdir()):
+        stat = path.stat()
+        digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return cache_dir / f"{source.resolve().name}--{compute_type}--{digest.hexdigest()[:12]}"
+
+
+def convert(source: Path, target: Path, compute_type: str) -> None:
+    """Convert the Marian folder ``source`` into ``target`` (written whole, then renamed into place)."""
+    ct2 = _ctranslate2()
+    from ctranslate2.converters.transformers import BartLoader, MarianMTLoader
+
+    class ExactMarianLoader(MarianMTLoader):
+        """MarianMTLoader, starting the decoder where transformers does (see the module's docstring)."""
+
+        def get_model_spec(self, model: Any) -> Any:
+            model.config.normalize_before = False
+            model.config.normalize_embedding = False
+            return BartLoader.get_model_spec(self, model)
+
+        def set_config(self, config: Any, model: Any, tokenizer: Any) -> None:
+            config.eos_token = tokenizer.eos_token
+            config.unk_token = tokenizer.unk_token
+            config.decoder_start_token = tokenizer.convert_ids_to_tokens(model.config.decoder_start_token_id)
+
+        def set_decoder(self, spec: Any, decoder: Any) -> None:
+            BartLoader.set_decoder(self, spec, decoder)
+
+        def get_vocabulary(self, model: Any, tokenizer: Any) -> list[str]:
+            size = model.config.vocab_size
+            tokens: list[str | None] = [None] * size
+            for token, index in tokenizer.get_vocab().items():
+                if index < size:
+                    tokens[index] = token
+            return [t if t is not None else f"<ct2_filler_{i}>" for i, t in enumerate(tokens)]
+
+    class ExactMarianConverter(ct2.converters.Converter):
+        def _load(self) -> Any:
+            import torch
+            from transformers import MarianMTModel, MarianTokenizer
+
+            with torch.no_grad():
+                model = MarianMTModel.from_pretrained(source, dtype=torch.float32)
+                tokenizer = MarianTokenizer.from_pretrained(source)
+                if tokenizer.separate_vocabs or model.config.decoder_vocab_size not in (
+                    None,
+                    model.config.vocab_size,
+                ):
+                    raise ModelLoadError(
+                        f"{source}: Marian models with separate vocabularies aren't supported"
+                    )
+                self.tokenizer, self.generation = tokenizer, model.generation_config
+                return ExactMarianLoader()(model, tokenizer)
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        converter = ExactMarianConverter()
+        converter.convert(str(work / "model"), quantization=compute_type)
+        converter.tokenizer.save_pretrained(work / "model" / _TOKENIZER)
+        decoding = _decoding(converter.generation, converter.tokenizer)
+        (work / "model" / _DECODING).write_text(json.dumps(decoding, indent=1), encoding="utf-8")
+        try:
+            os.replace(work / "model", target)  # a half-written folder is never used
+        except OSError:
+            if not (target / _DECODING).exists():  # unless another process finished first
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _decoding(generation: Any, tokenizer: Any) -> dict[str, Any]:
+    """The translate_batch options that reproduce transformers' generate, from its config."""
+    bad_words = [list(w) for w in (generation.bad_words_ids or [])]
+    return {
+        # The forced end token takes the last of max_new_tokens: one token less of text.
+        "forced_eos": generation.forced_eos_token_id == tokenizer.eos_token_id,
+        "min_new_tokens": generation.min_new_tokens or max(0, (generation.min_length or 0) - 1),
+        "length_penalty": float(1.0 if generation.length_penalty is None else generation.length_penalty),
+        "suppress": [tokenizer.convert_ids_to_tokens(w) for w in bad_words] or [[tokenizer.pad_token]],
+    }
+
+
+class CTranslate2Model:
+    """A converted Marian, loaded once; one or more :class:`CTranslate2Translator` use it."""
+
+    def __init__(
+        self,
+        ref_name: str,
+        settings: EngineSettings,
+        device: str,
+        *,
+        role: str,
+        setting: str,
+        threads: int | None = None,
+    ) -> None:
+        ct2 = _ctranslate2()
+        from transformers import MarianTokenizer
+
+        source = Path(locate(ref_name, role=role, setting=setting))
+        compute_type = settings.ct2_compute_type
+        if compute_type == "auto":
+            compute_type = "int8_float16" if device == "cuda" else "int8"
+        cache = Path(settings.ct2_cache_dir).expanduser()
+        folder = cache_folder(source, cache, compute_type)
+        try:
+            if not (folder / _DECODING).exists():
+                log.info("Converting %s to CTranslate2 (%s), once: %s", ref_name, compute_type, folder)
+                convert(source, folder, compute_type)
+            self.decoding = json.loads((folder / _DECODING).read_text(encoding="utf-8"))
+            self.tokenizer = MarianTokenizer.from_pretrained(folder / _TOKENIZER)
+            self.translator = ct2.Translator(
+                str(folder),
+                device=device,
+                compute_type=compute_type,
+                intra_threads=threads or min(4, os.cpu_count() or 1),
+            )
+        except ModelLoadError:
+            raise
+        except Exception as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelLoadError(
+                f"Could not convert the {role} model {ref_name!r} ({setting}): {reason}"
+            ) from exc
+        self.name = ref_name
+
+
+class CTranslate2Translator:
+    """N texts in, N out, in one ``translate_batch``; empty texts stay empty."""
+
+    def __init__(
+        self, model: CTranslate2Model, *, num_beams: int, max_new_tokens: int, target_token: str | None
+    ) -> None:
+        if target_token and target_token not in model.tokenizer.get_vocab():
+            raise ModelLoadError(f"{target_token!r} is not a target token of {model.name}")
+        self.model, self.num_beams, self.max_new_tokens, self.target_token = (
+            model,
+            num_beams,
+            max_new_tokens,
+            target_token,
+        )
+
+    @classmethod
+    def load(
+        cls,
+        ref: ModelRef,
+        settings: EngineSettings,
+        device: Any,
+        dtype: Any,
+        *,
+        role: str,
+        setting: str,
+        shared: dict[str, Any] | None = None,
+    ) -> CTranslate2Translator:
+        shared = {} if shared is None else shared
+        if ref.name not in shared:  # a multi-target model serves each of its languages, loaded once
+            shared[ref.name] = CTranslate2Model(
+                ref.name, settings, str(getattr(device, "type", device)), role=role, setting=setting
+            )
+        return cls(
+            shared[ref.name],
+            num_beams=settings.translation_num_beams,
+            max_new_tokens=settings.translation_max_new_tokens,
+            target_token=ref.target_token,
+        )
+
+    def translate(self, texts: Sequence[str]) -> list[str]:
+        todo = [i for i, text in enumerate(texts) if text]
+        out = [""] * len(texts)
+        decoding, tokenizer = self.model.decoding, self.model.tokenizer
+        length = self.max_new_tokens - (1 if decoding["forced_eos"] else 0)
+        if not todo or length <= 0:
+            return out
+        prefix = f"{self.target_token} " if self.target_token else ""
+        rows = tokenizer([prefix + texts[i] for i in todo], truncation=True).input_ids  # each ends with </s>
+        results = self.model.translator.translate_batch(
+            [tokenizer.convert_ids_to_tokens(row) for row in rows],
+            beam_size=self.num_beams,
+            patience=1,
+            length_penalty=decoding["length_penalty"],
+            max_decoding_length=length,
+            min_decoding_length=min(decoding["min_new_tokens"], length),  # CTranslate2's default is 1
+            suppress_sequences=decoding["suppress"],
+            max_input_length=0,  # already truncated, keeping </s>
+        )
+        if len(results) != len(todo):  # the batch contract: one result per input
+            raise RuntimeError(f"batch of {len(todo)} gave {len(results)} translations")
+        # Through ids and batch_decode, as MarianTranslator does: the same text, to the letter.
+        ids = [tokenizer.convert_tokens_to_ids(r.hypotheses[0]) for r in results]
+        for i, text in zip(todo, tokenizer.batch_decode(ids, skip_special_tokens=True), strict=True):
+            out[i] = clean_text(text)
+        return out
