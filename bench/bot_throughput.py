@@ -37,7 +37,7 @@ class InstantEngine:
 
     input_size = 224
 
-    def prepare(self, picture):
+    def prepare(self, picture, task=None):
         return load_image(picture, min_side=self.input_size) if isinstance(picture, bytes) else picture
 
     def run(self, kind, pictures, tasks):

@@ -17,7 +17,7 @@ from telegram.ext import (
 
 from captioning import EngineSettings
 
-from . import asking, buttons, handlers
+from . import asking, buttons, handlers, reading
 from .context import BotContext, Describer, Services
 from .gathering import Albums
 from .journal import LAST_GROUP, Journal
@@ -84,13 +84,18 @@ def build_application(
     add = application.add_handler
     add(CommandHandler(["start", "help"], handlers.help_command, filters=NEW))
     add(CommandHandler("describe", handlers.describe_command, filters=NEW))
+    add(CommandHandler(["read", "leer"], reading.read_command, filters=NEW))
+    add(CommandHandler("autoread", reading.autoread_command, filters=NEW))
     add(CommandHandler("auto", handlers.auto_command, filters=NEW))
     add(CommandHandler("lang", handlers.lang_command, filters=NEW))
-    for action, callback in (
-        ("again", buttons.on_again),
-        ("delete", buttons.on_delete),
-        ("lang", buttons.on_lang),
-    ):
+    actions = {
+        "again": buttons.on_again,
+        "delete": buttons.on_delete,
+        "lang": buttons.on_lang,
+        "read": reading.on_read,
+        "translate": reading.on_translate,
+    }
+    for action, callback in actions.items():
         add(buttons.Action(callback, pattern=buttons.PATTERNS[action]))
     add(CallbackQueryHandler(buttons.on_unknown))  # anything else: answered, nothing done
     add(MessageHandler(filters.StatusUpdate.MIGRATE, handlers.on_migrate))

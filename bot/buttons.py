@@ -23,12 +23,11 @@ from . import replies
 from .chats import chat_languages
 from .context import BotContext
 from .describing import describe_one, problem
-from .handlers import lang_keyboard
 from .messages import message, ui_language
 from .permissions import is_private
 from .pictures import PictureGone, TooBigForTelegram
 
-__all__ = ["PATTERNS", "Action", "on_again", "on_delete", "on_lang", "on_unknown"]
+__all__ = ["PATTERNS", "Action", "on_again", "on_delete", "on_lang", "on_unknown", "pressable"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +36,8 @@ PATTERNS = {
     "again": r"^again(:\d{1,20})?$",
     "delete": r"^delete(:\d{1,20})?$",
     "lang": r"^lang:[a-z]{2}$",
+    "read": r"^read$",
+    "translate": r"^translate$",
 }
 
 
@@ -54,7 +55,7 @@ class Action(CallbackQueryHandler):
 async def on_again(update: Update, context: BotContext) -> None:
     """ "Describe again": beam search and room for more words, edited into the reply."""
     query, ui = update.callback_query, _ui(update)
-    reply = await _pressable(update, context)
+    reply = await pressable(update, context)
     if reply is None:
         return
     photo = reply.reply_to_message
@@ -102,7 +103,7 @@ async def on_again(update: Update, context: BotContext) -> None:
 async def on_delete(update: Update, context: BotContext) -> None:
     """ "Delete": the bot's reply goes, and so does what the bot remembered about it."""
     query = update.callback_query
-    reply = await _pressable(update, context)
+    reply = await pressable(update, context)
     if reply is None:
         return
     try:
@@ -138,7 +139,7 @@ async def on_lang(update: Update, context: BotContext) -> None:
     names = ", ".join(native_name(c) for c in current)
     await query.answer(message("lang_set", ui, languages=names))
     try:
-        await reply.edit_reply_markup(reply_markup=lang_keyboard(available, tuple(current)))
+        await reply.edit_reply_markup(reply_markup=replies.lang_keyboard(available, tuple(current)))
     except BadRequest as exc:
         if "not modified" not in str(exc).lower():
             raise
@@ -149,7 +150,7 @@ async def on_unknown(update: Update, context: BotContext) -> None:
     await update.callback_query.answer(message("button_unknown", _ui(update)))
 
 
-async def _pressable(update: Update, context: BotContext) -> Message | None:
+async def pressable(update: Update, context: BotContext) -> Message | None:
     """The reply whose button was pressed, if the presser may press it; else answered, None."""
     query = update.callback_query
     reply = query.message

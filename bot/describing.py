@@ -71,7 +71,8 @@ async def describe_message(
             result = await describe_one(
                 target, context, patient=not loud, languages=languages, asker=asker, status=(reply, ui)
             )
-            sent = await reply.send(replies.describe_reply(result, languages, ui), replies.buttons(languages))
+            markup = replies.buttons(languages, read=svc.describer.can_read)
+            sent = await reply.send(replies.describe_reply(result, languages, ui), markup)
             picture = picture_file(target, svc.describer.input_size)
             await svc.store.remember_reply(sent.chat_id, sent.message_id, owner_id(target, asker), [picture])
             return result

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import logging
 
-from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import BotCommand, Update
 from telegram.ext import Application
 
 from captioning.languages import native_name
 
+from . import replies
 from .albums import describe_album
 from .asking import answer_caption
 from .chats import chat_languages
 from .context import BotContext
 from .describing import describe_message
-from .messages import CATALOG, COMMANDS, message, ui_language
+from .messages import CATALOG, COMMAND_NAMES, COMMANDS, READING_COMMANDS, message, ui_language
 from .permissions import is_private
+from .reading import read_if_mostly_text, read_message, wants_reading
 from .store import StoreUnavailable
 
 __all__ = [
@@ -23,7 +25,6 @@ __all__ = [
     "describe_command",
     "help_command",
     "lang_command",
-    "lang_keyboard",
     "mark_done",
     "on_document",
     "on_error",
@@ -83,7 +84,8 @@ async def describe_command(update: Update, context: BotContext) -> None:
         await update.effective_message.reply_text(message("describe_usage", _ui(update)))
         return
     # The person who asked owns the reply's buttons, and the request counts against their quota.
-    await describe_message(target, context, loud=True, asker=update.effective_user)
+    description = await describe_message(target, context, loud=True, asker=update.effective_user)
+    await read_if_mostly_text(target, context, description, loud=True, asker=update.effective_user)
 
 
 async def auto_command(update: Update, context: BotContext) -> None:
@@ -109,7 +111,9 @@ async def lang_command(update: Update, context: BotContext) -> None:
     if not words:
         example = " ".join(available[:2])
         text = message("lang_usage", ui, current=_names(current), example=example)
-        await update.effective_message.reply_text(text, reply_markup=lang_keyboard(available, current))
+        await update.effective_message.reply_text(
+            text, reply_markup=replies.lang_keyboard(available, current)
+        )
         return
     wanted = ["en", "es"] if words == ["both"] else list(dict.fromkeys(words))
     unknown = [w for w in wanted if w not in available]
@@ -120,17 +124,6 @@ async def lang_command(update: Update, context: BotContext) -> None:
     if await _may_change_settings(update, context):
         await svc.store.set_languages(chat.id, wanted)
         await update.effective_message.reply_text(message("lang_set", ui, languages=_names(wanted)))
-
-
-def lang_keyboard(available: tuple[str, ...], current: tuple[str, ...]) -> InlineKeyboardMarkup:
-    """One button per language the bot can describe in; the chosen ones ticked."""
-    buttons = [
-        InlineKeyboardButton(
-            ("✓ " if code in current else "") + native_name(code), callback_data=f"lang:{code}"
-        )
-        for code in available
-    ]
-    return InlineKeyboardMarkup([buttons[i : i + 3] for i in range(0, len(buttons), 3)])
 
 
 async def on_migrate(update: Update, context: BotContext) -> None:
@@ -166,8 +159,14 @@ async def mark_done(update: Update, context: BotContext) -> None:
 
 async def register_commands(application: Application) -> None:
     """The command menu, in every catalog's language (English for everyone else)."""
+    reading = application.bot_data.describer.can_read
     for lang, catalog in CATALOG.items():
-        commands = [BotCommand(name, catalog[f"command.{name}"]) for name in COMMANDS]
+        names = COMMAND_NAMES.get(lang, {})
+        commands = [
+            BotCommand(names.get(name, name), catalog[f"command.{name}"])
+            for name in COMMANDS
+            if reading or name not in READING_COMMANDS
+        ]
         await application.bot.set_my_commands(commands, language_code=None if lang == "en" else lang)
 
 
@@ -175,8 +174,13 @@ async def _describe(update: Update, context: BotContext) -> None:
     msg, loud = update.effective_message, is_private(update)
     if msg.media_group_id:
         await describe_album(msg, context, loud=loud)
-    elif await describe_message(msg, context, loud=loud) is not None and loud and msg.caption:
-        await answer_caption(msg, context)
+    elif loud and wants_reading(msg.caption) and context.services.describer.can_read:
+        await read_message(msg, context, loud=True)  # "read" as its caption: read, not described
+    else:
+        description = await describe_message(msg, context, loud=loud)
+        await read_if_mostly_text(msg, context, description, loud=loud)
+        if description is not None and loud and msg.caption:
+            await answer_caption(msg, context)
 
 
 async def _auto_applies(update: Update, context: BotContext) -> bool:

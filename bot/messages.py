@@ -10,7 +10,7 @@ not break a message, and screen readers read plain text best.
 
 from __future__ import annotations
 
-__all__ = ["CATALOG", "COMMANDS", "message", "ui_language"]
+__all__ = ["CATALOG", "COMMANDS", "COMMAND_NAMES", "READING_COMMANDS", "message", "ui_language"]
 
 _FORMATS = "JPEG, PNG, WebP, HEIC, AVIF, GIF, BMP, TIFF"
 
@@ -31,6 +31,8 @@ CATALOG: dict[str, dict[str, str]] = {
         # -- buttons ----------------------------------------------------------------------
         "button_again": "Describe again",
         "button_delete": "Delete",
+        "button_read": "Read text",
+        "button_translate": "Translate",
         "buttons_not_yours": "Only the person who asked, or an admin, can use these buttons.",
         "button_unknown": "This button no longer does anything.",
         "describing_again": "Describing it again, in more detail…",
@@ -48,7 +50,9 @@ CATALOG: dict[str, dict[str, str]] = {
             'something ("what is he holding?", "describe the background"), not "thanks".\n\n'
             "Commands:\n"
             "/describe - reply to a photo with it to have it described\n"
+            "/read - reply to a photo with it to hear the text in it (signs, menus, screenshots)\n"
             "/auto on|off - describe every photo in this chat, or only when asked\n"
+            "/autoread on|off - read out pictures that are mostly text without being asked\n"
             "/lang - the languages of the descriptions (/lang en es, say)\n"
             "/help - this message\n\n"
             "In groups, only admins can change /auto and /lang. Telegram hides most group "
@@ -70,6 +74,15 @@ CATALOG: dict[str, dict[str, str]] = {
         "lang_usage": "Descriptions here are in: {current}. Tap a language to add or remove it, or send /lang {example}.",
         "lang_unknown": "I can't describe in {unknown}. I can in: {choices}.",
         "lang_set": "Descriptions here will be in: {languages}.",
+        # -- reading the text in a picture ------------------------------------------------
+        "text_found": "Text in the picture:",
+        "no_text": "No text found in this picture.",
+        "text_file": "The whole text ({count} characters), as a file.",
+        "read_usage": "Reply to a photo with /read and I'll read out the text in it.",
+        "reading_off": "Reading the text in pictures isn't available here.",
+        "autoread_usage": "Use /autoread on or /autoread off. Now: {state}.",
+        "autoread_on": "Autoread is on: when a picture is mostly text (a sign, a menu, a screenshot), I read it out too.",
+        "autoread_off": "Autoread is off: reply to a picture with /read, or press Read text, to have its text read.",
         # -- questions --------------------------------------------------------------------
         "ask_how": "To ask about a photo, reply to the photo or to my description of it with your question.",
         "question_too_long": "Please ask a shorter question (at most {limit} characters).",
@@ -106,7 +119,9 @@ CATALOG: dict[str, dict[str, str]] = {
         "invalid.heic": "HEIC pictures can't be read here. Send it as a photo instead.",
         # -- the command menu (setMyCommands) ---------------------------------------------
         "command.describe": "Describe the photo you reply to",
+        "command.read": "Read out the text in the photo you reply to",
         "command.auto": "on|off: describe every photo in this chat",
+        "command.autoread": "on|off: read out pictures that are mostly text",
         "command.lang": "The languages of the descriptions",
         "command.help": "What I do and what I keep",
     },
@@ -124,6 +139,8 @@ CATALOG: dict[str, dict[str, str]] = {
         "more_not_shown": "(+{count} más sin mostrar)",
         "button_again": "Describir de nuevo",
         "button_delete": "Borrar",
+        "button_read": "Leer texto",
+        "button_translate": "Traducir",
         "buttons_not_yours": "Solo quien lo pidió, o un administrador, puede usar estos botones.",
         "button_unknown": "Este botón ya no hace nada.",
         "describing_again": "Describiéndola de nuevo, con más detalle…",
@@ -141,7 +158,9 @@ CATALOG: dict[str, dict[str, str]] = {
             'fondo"), no un "gracias".\n\n'
             "Comandos:\n"
             "/describe - respóndelo a una foto para que la describa\n"
+            "/leer - respóndelo a una foto para oír su texto (carteles, menús, capturas)\n"
             "/auto on|off - describir cada foto del chat, o solo cuando se pida\n"
+            "/autoread on|off - leer sin que lo pidan las imágenes que son sobre todo texto\n"
             "/lang - los idiomas de las descripciones (/lang en es, por ejemplo)\n"
             "/help - este mensaje\n\n"
             "En los grupos, solo los administradores pueden cambiar /auto y /lang. Telegram "
@@ -166,6 +185,14 @@ CATALOG: dict[str, dict[str, str]] = {
         ),
         "lang_unknown": "No puedo describir en {unknown}. Puedo en: {choices}.",
         "lang_set": "Las descripciones aquí estarán en: {languages}.",
+        "text_found": "Texto en la imagen:",
+        "no_text": "No encontré texto en esta imagen.",
+        "text_file": "El texto completo ({count} caracteres), como archivo.",
+        "read_usage": "Responde a una foto con /leer y te leeré el texto que tiene.",
+        "reading_off": "Aquí no puedo leer el texto de las imágenes.",
+        "autoread_usage": "Usa /autoread on o /autoread off. Ahora: {state}.",
+        "autoread_on": "Lectura automática activada: cuando una imagen sea sobre todo texto (un cartel, un menú, una captura), también lo leeré.",
+        "autoread_off": "Lectura automática desactivada: responde a una imagen con /leer, o pulsa Leer texto, para que lea su texto.",
         "ask_how": "Para preguntar por una foto, responde a la foto o a mi descripción con tu pregunta.",
         "question_too_long": "Haz una pregunta más corta (como mucho {limit} caracteres).",
         "question_language_off": "Aquí no puedo responder preguntas en {language}; pregunta en inglés, por favor.",
@@ -197,14 +224,20 @@ CATALOG: dict[str, dict[str, str]] = {
         "invalid.svg": "No puedo leer dibujos SVG. Envíalo como foto.",
         "invalid.heic": "Aquí no puedo leer imágenes HEIC. Envíala como foto.",
         "command.describe": "Describe la foto a la que respondes",
+        "command.read": "Lee el texto de la foto a la que respondes",
         "command.auto": "on|off: describir cada foto del chat",
+        "command.autoread": "on|off: leer las imágenes que son sobre todo texto",
         "command.lang": "Los idiomas de las descripciones",
         "command.help": "Qué hago y qué guardo",
     },
 }
 
-# The commands in Telegram's menu, in order; their descriptions are in each catalog.
-COMMANDS = ("describe", "auto", "lang", "help")
+# The commands in Telegram's menu, in order; their descriptions are in each catalog. A
+# catalog may name a command in its own language ("leer" for "read"): the bot answers to both.
+COMMANDS = ("describe", "read", "auto", "autoread", "lang", "help")
+COMMAND_NAMES = {"es": {"read": "leer"}}
+# Only there while reading is on.
+READING_COMMANDS = frozenset({"read", "autoread"})
 
 
 def ui_language(language_code: str | None) -> str:

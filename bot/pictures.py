@@ -13,7 +13,15 @@ from telegram.error import BadRequest, InvalidToken
 
 from .store import PictureRef
 
-__all__ = ["PictureGone", "TooBigForTelegram", "choose_photo_size", "download", "picture_file"]
+__all__ = [
+    "READ_LIMIT",
+    "PictureGone",
+    "TooBigForTelegram",
+    "choose_photo_size",
+    "download",
+    "picture_file",
+    "picture_for_reading",
+]
 
 
 class TooBigForTelegram(Exception):
@@ -37,6 +45,23 @@ def choose_photo_size(sizes: tuple[PhotoSize, ...], min_side: int) -> PhotoSize:
     if big_enough:
         return min(big_enough, key=lambda s: s.width * s.height)
     return max(sizes, key=lambda s: s.width * s.height)
+
+
+# The largest photo fetched to read its text: Telegram's sizes go up to 2560 px a side.
+READ_LIMIT = 2048
+
+
+def picture_for_reading(message: Message, min_side: int) -> PictureRef:
+    """The file to fetch to read a picture's text: the largest photo size up to READ_LIMIT px
+    a side (text needs pixels: far more than a description does), or the document itself."""
+    if message.photo:
+        fitting = [s for s in message.photo if max(s.width, s.height) <= READ_LIMIT]
+        if fitting:
+            best = max(fitting, key=lambda s: s.width * s.height)
+        else:
+            best = choose_photo_size(message.photo, min_side)
+        return PictureRef(best.file_id, best.file_unique_id, best.file_size)
+    return picture_file(message, min_side)
 
 
 def picture_file(message: Message, min_side: int) -> PictureRef:

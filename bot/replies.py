@@ -25,6 +25,7 @@ __all__ = [
     "describe_reply",
     "fit",
     "label",
+    "lang_keyboard",
     "sentence",
 ]
 
@@ -141,11 +142,25 @@ def fit(lines: list[str], ui: str = "en", limit: int = 4096) -> str:
     return "\n".join([*kept, message("more_not_shown", ui, count=len(lines) - len(kept))])
 
 
-def buttons(languages: Sequence[str], *, again: bool = True) -> InlineKeyboardMarkup:
-    """Under a reply: "Describe again" (more detail) and "Delete".
+def buttons(languages: Sequence[str], *, again: bool = True, read: bool = False) -> InlineKeyboardMarkup:
+    """Under a reply: "Describe again" (more detail), "Read text" (when reading is on) and
+    "Delete".
 
     The data names the action and nothing else: who may press is the store's to say.
     """
     row = [InlineKeyboardButton(label("button_again", languages), callback_data="again")] if again else []
+    if read:
+        row.append(InlineKeyboardButton(label("button_read", languages), callback_data="read"))
     row.append(InlineKeyboardButton(label("button_delete", languages), callback_data="delete"))
     return InlineKeyboardMarkup([row])
+
+
+def lang_keyboard(available: tuple[str, ...], current: tuple[str, ...]) -> InlineKeyboardMarkup:
+    """One button per language the bot can describe in; the chosen ones ticked."""
+    buttons = [
+        InlineKeyboardButton(
+            ("✓ " if code in current else "") + native_name(code), callback_data=f"lang:{code}"
+        )
+        for code in available
+    ]
+    return InlineKeyboardMarkup([buttons[i : i + 3] for i in range(0, len(buttons), 3)])

@@ -24,7 +24,7 @@ from .errors import (
 )
 from .questions import Question
 from .settings import EngineSettings
-from .tasks import Answer, Describe, Read, Task, Translated
+from .tasks import Answer, Describe, Read, Task, Translate, Translated
 
 if TYPE_CHECKING:
     from .engine import Engine, PreparedPicture, clean_text
@@ -56,6 +56,7 @@ __all__ = [
     "Stopped",
     "Task",
     "TooManyQueued",
+    "Translate",
     "Translated",
     "clean_text",
     "load_image",

@@ -2,7 +2,8 @@
 
 ``--ask "what color is the car?"`` puts that question to every picture instead (in English, or
 in a language with a question model: QUESTION_TRANSLATION_MODELS). ``--lang es,fr`` picks
-among the configured translations. Settings come from the environment and ``.env``, as the
+among the configured translations. ``--read`` reads out the text in each picture instead
+(``--describe --read``: both). Settings come from the environment and ``.env``, as the
 bot's do, with flags on top.
 
 Exit status: 0 when every file was described, 1 when any was rejected, 2 for a usage error
@@ -35,19 +36,24 @@ log = logging.getLogger("captioning")
 
 @dataclass(frozen=True)
 class Outcome:
-    """What happened to one input file: a description, or why it was rejected."""
+    """What happened to one input file: a description, its text read, or why it was rejected."""
 
     file: str
     result: Translated | None = None
     error: str | None = None
+    text: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        if self.result is None:
-            return {"file": self.file, "error": self.error or ""}
-        entry: dict[str, Any] = {"file": self.file, "english": self.result.english}
-        if "es" in self.result.translations:
-            entry["spanish"] = self.result.translations["es"]
-        entry["translations"] = dict(self.result.translations)
+        if self.error is not None:
+            return {"file": self.file, "error": self.error}
+        entry: dict[str, Any] = {"file": self.file}
+        if self.result is not None:
+            entry["english"] = self.result.english
+            if "es" in self.result.translations:
+                entry["spanish"] = self.result.translations["es"]
+            entry["translations"] = dict(self.result.translations)
+        if self.text is not None:
+            entry["text"] = self.text
         return entry
 
 
@@ -122,6 +128,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", help="auto, cpu, cuda or cuda:N (env DEVICE)")
     parser.add_argument("--dtype", help="auto, float16, bfloat16 or float32 (env DTYPE)")
     parser.add_argument(
+        "--quantize", choices=["none", "int8"], help="int8: faster on the CPU, in less memory (env QUANTIZE)"
+    )
+    parser.add_argument(
         "--max-new-tokens", type=int, help="caption length limit (env CAPTION_MAX_NEW_TOKENS)"
     )
     parser.add_argument("--num-beams", type=int, help="caption beams (env CAPTION_NUM_BEAMS)")
@@ -129,6 +138,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--ask", metavar="QUESTION", help="answer this question about each picture instead of describing it"
     )
+    parser.add_argument("--read", action="store_true", help="read out the text in each picture (OCR_MODEL)")
+    parser.add_argument("--describe", action="store_true", help="with --read: describe each picture too")
     parser.add_argument(
         "-v",
         "--verbose",
@@ -167,6 +178,7 @@ def _describe_files(files: list[Path], readable: list[int], args: argparse.Names
         translation_model=args.translation_model,
         device=args.device,
         dtype=args.dtype,
+        quantize=args.quantize,
         caption_max_new_tokens=args.max_new_tokens,
         caption_num_beams=args.num_beams,
         max_batch_size=args.batch_size,
@@ -175,37 +187,53 @@ def _describe_files(files: list[Path], readable: list[int], args: argparse.Names
     question = _question(args.ask, settings) if args.ask is not None else None
     timings = Timings()
     from .engine import Engine  # torch loads here, after the arguments are known to be good
+    from .images import load_image
 
+    reading, describing = args.read, args.describe or not args.read
     with timings.step("load"):
         # A question model is only needed for a question in another language than English.
-        engine = Engine.load(settings, questions=question is not None and question.language != "en")
+        questions = question is not None and question.language != "en"
+        engine = Engine.load(settings, questions=questions, reading=reading)
     if question is not None and question.language not in engine.question_languages:
         raise SettingsError(
             f"--ask: questions in {english_name(question.language)} need a question model "
             "(QUESTION_TRANSLATION_MODELS); ask in English instead."
         )
+    if reading and not engine.can_read:
+        raise SettingsError("--read needs a reading model (OCR_MODEL), and it couldn't be loaded.")
     outcomes: dict[int, Outcome] = {}
-    ready = []  # (index, prepared picture)
+    described: dict[int, Translated] = {}
+    texts: dict[int, str] = {}
+    ready = []  # (index, picture)
+    size = engine.read_size if reading else engine.input_size
     with timings.step("decode"):
         for index in readable:
             try:
-                ready.append((index, engine.prepare(_read(files[index]))))
+                ready.append((index, load_image(_read(files[index]), min_side=size)))
             except InvalidImage as exc:
                 outcomes[index] = Outcome(str(files[index]), error=str(exc))
-    step = settings.max_batch_size
+    step = engine.batch_size
     for start in range(0, len(ready), step):
         chunk = ready[start : start + step]
-        batch = [picture for _, picture in chunk]
-        with timings.step("question" if question else "caption"):
-            english = (
-                engine.ask(batch, engine.to_english([question] * len(batch)))
-                if question
-                else engine.caption(batch)
-            )
-        with timings.step("translate"):
-            translations = engine.translate(english, [languages] * len(english))
-        for (index, _), text, translated in zip(chunk, english, translations, strict=True):
-            outcomes[index] = Outcome(str(files[index]), result=Translated(text, translated))
+        if describing:
+            batch = [engine.prepare(picture) for _, picture in chunk]
+            with timings.step("question" if question else "caption"):
+                if question:
+                    english = engine.ask(batch, engine.to_english([question] * len(batch)))
+                else:
+                    english = engine.caption(batch)
+            with timings.step("translate"):
+                translations = engine.translate(english, [languages] * len(english))
+            for (index, _), text, translated in zip(chunk, english, translations, strict=True):
+                described[index] = Translated(text, translated)
+        if reading:
+            with timings.step("read"):
+                for (index, _), text in zip(
+                    chunk, engine.read([picture for _, picture in chunk]), strict=True
+                ):
+                    texts[index] = text
+    for index, _ in ready:
+        outcomes[index] = Outcome(str(files[index]), result=described.get(index), text=texts.get(index))
     log.info(timings.line())
     return outcomes
 
@@ -247,12 +275,16 @@ def _read(path: Path) -> bytes:
 def _print_text(outcomes: list[Outcome]) -> None:
     for outcome in outcomes:
         print(outcome.file)
-        if outcome.result is None:
+        if outcome.error is not None:
             print(f"  not described: {outcome.error}")
             continue
-        print(f"  English: {outcome.result.english}")
-        for code, text in outcome.result.translations.items():
-            print(f"  {english_name(code)}: {text}")
+        if outcome.result is not None:
+            print(f"  English: {outcome.result.english}")
+            for code, text in outcome.result.translations.items():
+                print(f"  {english_name(code)}: {text}")
+        if outcome.text is not None:
+            lines = outcome.text.split("\n") if outcome.text else ["(no text found)"]
+            print("  Text: " + "\n        ".join(lines))
 
 
 if __name__ == "__main__":

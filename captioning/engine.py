@@ -27,10 +27,11 @@ from transformers import Blip2ForConditionalGeneration, Blip2Processor, Generati
 
 from .errors import ModelLoadError, SettingsError
 from .images import load_image
-from .models import load_pretrained, place, resolve_device, resolve_dtype
+from .models import check_quantize, load_pretrained, place, resolve_device, resolve_dtype
 from .questions import Question, prompt
+from .reading import Reader
 from .settings import EngineSettings
-from .tasks import Answer, Describe, Translated
+from .tasks import Answer, Describe, Read, Translate, Translated
 from .translation import Translator, clean_text, load_translators
 
 __all__ = ["Engine", "PreparedPicture", "Question", "Translated", "clean_text"]
@@ -62,10 +63,12 @@ class Engine:
         settings: EngineSettings,
         *,
         question_translators: Mapping[str, Translator] | None = None,
+        reader: Reader | None = None,
     ) -> None:
         self.processor, self.captioner, self.settings = processor, captioner, settings
         self.translators = dict(translators)
         self.question_translators = dict(question_translators or {})
+        self.reader = reader
         self.device, self.dtype = captioner.device, captioner.dtype
         size = processor.image_processor.size
         # BLIP-2 looks at a square of this many pixels a side (224 for the hub models).
@@ -89,25 +92,43 @@ class Engine:
             "describe": self._describe_tasks,
             "describe_detailed": self._describe_tasks,
             "answer": self._answer_tasks,
+            "translate": self._translate_tasks,
         }
+        if reader is not None:
+            self.KINDS["read"] = self._read_tasks
 
     @classmethod
-    def load(cls, settings: EngineSettings | None = None, *, questions: bool = True) -> Engine:
+    def load(
+        cls, settings: EngineSettings | None = None, *, questions: bool = True, reading: bool = True
+    ) -> Engine:
         """Load the models named in ``settings`` (default: from the environment and ``.env``).
 
         The caption model and the translators are needed: one that can't be loaded raises
-        :class:`ModelLoadError`. The question translators are optional: one that can't be
-        loaded is logged in one line, and questions in its language are off.
-        ``questions=False`` loads none of them.
+        :class:`ModelLoadError`. The question translators and the reading model are optional:
+        one that can't be loaded is logged in one line, and what it does is off.
+        ``questions=False`` or ``reading=False`` leaves them out.
         """
         settings = settings or EngineSettings.from_env()
+        if settings.quantize == "int8" and settings.device.startswith("cuda"):
+            check_quantize("int8", torch.device("cuda"), torch.float16)  # refused, in one line
         device = resolve_device(settings.device)
         dtype = resolve_dtype(settings.dtype, device)
+        int8 = check_quantize(settings.quantize, device, dtype)
+        if device.type == "cpu" and dtype == torch.float32 and not int8:
+            log.info(
+                "On the CPU, QUANTIZE=int8 describes about 5x faster in under half the memory "
+                "(BLIP-2 OPT-2.7b: 3.2 s a picture against 17 s, 6.9 GB against 16 GB; "
+                "docs/benchmarks.md)."
+            )
         started = time.monotonic()
         caption = {"role": "caption", "setting": "CAPTION_MODEL"}
         processor = load_pretrained(Blip2Processor, settings.caption_model, **caption)
         captioner = load_pretrained(
-            Blip2ForConditionalGeneration, settings.caption_model, **caption, **place(device, dtype)
+            Blip2ForConditionalGeneration,
+            settings.caption_model,
+            **caption,
+            int8=int8,
+            **place(device, dtype),
         )
         captioner.to(device).eval()
         translators = load_translators(
@@ -126,16 +147,30 @@ class Engine:
             setting="QUESTION_TRANSLATION_MODELS",
             on_error=question_model_failed,
         )
+        reader = None
+        if settings.ocr_model and reading:
+            try:
+                reader = Reader.load(settings, device, dtype)
+            except ModelLoadError as exc:
+                log.warning("%s. Reading text is off; the rest works.", str(exc).rstrip("."))
         log.info(
-            "Models loaded on %s in %s in %.1f s: caption=%s translations=%s questions=%s",
+            "Models loaded on %s in %s in %.1f s: caption=%s translations=%s questions=%s reading=%s",
             device,
-            str(dtype).removeprefix("torch."),
+            "int8" if int8 else str(dtype).removeprefix("torch."),
             time.monotonic() - started,
             settings.caption_model,
             ",".join(f"{code}={ref}" for code, ref in settings.translators.items()) or "-",
             ",".join(question_translators) or "-",
+            settings.ocr_model if reader is not None else "-",
         )
-        return cls(processor, captioner, translators, settings, question_translators=question_translators)
+        return cls(
+            processor,
+            captioner,
+            translators,
+            settings,
+            question_translators=question_translators,
+            reader=reader,
+        )
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -147,12 +182,33 @@ class Engine:
         """What questions can be asked in: English and each language with a question model."""
         return ("en", *self.question_translators)
 
+    @property
+    def batch_size(self) -> int:
+        """Pictures per forward pass: MAX_BATCH_SIZE, or what suits this device."""
+        return self.settings.batch_size_for(self.device.type)
+
+    @property
+    def can_read(self) -> bool:
+        """Whether the text in pictures can be read (OCR_MODEL set, and loaded)."""
+        return self.reader is not None
+
+    @property
+    def read_size(self) -> int:
+        """The reading model's input, in pixels a side: a picture to read is fetched this large."""
+        return self.reader.input_size if self.reader is not None else self.input_size
+
     # -- preprocess: CPU only, safe on any thread ------------------------------------------
 
-    def prepare(self, picture: bytes | Image.Image) -> PreparedPicture:
-        """Decode (if bytes) and normalise one picture; raises ``InvalidImage`` for bad bytes."""
+    def prepare(self, picture: bytes | Image.Image | None, task: Any = None) -> PreparedPicture | None:
+        """Decode (if bytes) and normalise one picture for ``task`` (its model's size and
+        normalisation); raises ``InvalidImage`` for bad bytes. A task on no picture: None."""
+        if picture is None:
+            return None
+        reading = getattr(task, "kind", None) == "read" and self.reader is not None
         if isinstance(picture, (bytes, bytearray, memoryview)):
-            picture = load_image(bytes(picture), min_side=self.input_size)
+            picture = load_image(picture, min_side=self.reader.input_size if reading else self.input_size)
+        if reading:
+            return PreparedPicture(self.reader.prepare(picture))
         features = self.processor.image_processor(picture, return_tensors="pt")
         return PreparedPicture(features["pixel_values"][0])
 
@@ -175,6 +231,13 @@ class Engine:
     def _answer_tasks(self, pictures: list[Any], tasks: list[Answer]) -> list[Translated]:
         english = self.ask(self._prepared(pictures), self.to_english([t.question for t in tasks]))
         return self._translated(english, [t.languages for t in tasks])
+
+    def _read_tasks(self, pictures: list[Any], tasks: list[Read]) -> list[str]:
+        prepared = [p if isinstance(p, PreparedPicture) else self.prepare(p, tasks[0]) for p in pictures]
+        return self.reader.read([p.pixel_values for p in prepared])
+
+    def _translate_tasks(self, pictures: list[Any], tasks: list[Translate]) -> list[Translated]:
+        return self._translated([t.text for t in tasks], [t.languages for t in tasks])
 
     # -- forward: the only code that touches the models ------------------------------------
 
@@ -278,6 +341,12 @@ class Engine:
             raise ValueError(f"{len(pictures)} pictures but {len(asked)} questions")
         return self.run("answer", list(pictures), [Answer(q, wanted) for q in asked])
 
+    def read(self, pictures: Sequence[Picture]) -> list[str]:
+        """The text written in each picture, in one batched pass ("" where there is none)."""
+        if self.reader is None:
+            raise SettingsError("Reading text needs OCR_MODEL.")
+        return self.run("read", list(pictures), [Read()] * len(pictures))
+
     def warm_up(self) -> float:
         """One small batch of each kind, so the first person doesn't pay for start-up; seconds."""
         started = time.monotonic()
@@ -285,6 +354,8 @@ class Engine:
         self.describe([grey, grey])
         for code in self.question_languages:
             self.answer([grey], [Question("what color is it?", code)])
+        if self.reader is not None:
+            self.read([grey])
         return time.monotonic() - started
 
     # -- helpers ---------------------------------------------------------------------------

@@ -62,7 +62,7 @@ class Backend(Protocol):
 
     input_size: int
 
-    def prepare(self, picture: bytes) -> Any: ...
+    def prepare(self, picture: bytes | None, task: Any) -> Any: ...
 
     def run(self, kind: str, pictures: list[Any], tasks: list[Any]) -> list[Any]: ...
 
@@ -136,7 +136,7 @@ class Executor:
         self._requests: set[_Request] = set()
         self._per_owner: collections.Counter[Hashable] = collections.Counter()
         self._bytes = _ByteBudget(int(self.settings.max_download_mb_in_flight * 1024 * 1024))
-        self._ceiling = self.settings.max_batch_size
+        self._ceiling = self.settings.max_batch_size or 16  # the engine's own, once it is loaded
         self._model_thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self.ready = False
@@ -200,6 +200,14 @@ class Executor:
     def question_languages(self) -> tuple[str, ...]:
         return tuple(getattr(self._backend(), "question_languages", ("en",)))
 
+    @property
+    def can_read(self) -> bool:
+        return bool(getattr(self._backend(), "can_read", False))
+
+    @property
+    def read_size(self) -> int:
+        return int(getattr(self._backend(), "read_size", self.input_size))
+
     def _backend(self) -> Any:
         if self._engine is None:
             raise RuntimeError("Executor.start() has not finished")
@@ -209,7 +217,7 @@ class Executor:
 
     def submit(
         self,
-        picture: bytes | Fetch,
+        picture: bytes | Fetch | None,
         task: Task | None = None,
         *,
         lane: Hashable = None,
@@ -219,7 +227,8 @@ class Executor:
         """Accept a picture, or raise :class:`Busy` at once if there is no room for it.
 
         ``picture`` is its bytes, or a coroutine function that downloads them: it is called
-        only once there is room, so a refused picture costs no download. ``size`` is what the
+        only once there is room, so a refused picture costs no download. (None for a task on
+        no picture: translating a text.) ``size`` is what the
         download will weigh, when known. ``lane`` is what turns are taken by (a chat);
         ``owner`` is whose quota it counts against (a person). Both default to one shared value.
         """
@@ -250,6 +259,10 @@ class Executor:
 
     async def _intake(self, request: _Request, picture: bytes | Fetch) -> None:
         """Download (within the byte budget), decode on a CPU thread, queue for the models."""
+        if picture is None:  # a task on no picture (translating a text read before): no decoding
+            request.queued = True
+            self._queue.put(request.lane, request)
+            return
         try:
             if callable(picture):
                 await self._bytes.acquire(request, request.size or UNKNOWN_SIZE)
@@ -281,7 +294,7 @@ class Executor:
         data, request.data = request.data, None
         if data is None or request.future.done():
             return None
-        return self._engine.prepare(data)
+        return self._engine.prepare(data, request.task)
 
     def _abandon(self, request: _Request, error: BaseException | None = None) -> None:
         """A request that timed out (or is stopped): out of the queue, its download cancelled,
@@ -314,6 +327,7 @@ class Executor:
     def _run(self, loaded: asyncio.Future[None], loop: asyncio.AbstractEventLoop) -> None:
         try:
             self._engine = self._engine_factory() if self._engine_factory else self._load()
+            self._ceiling = self.settings.max_batch_size or int(getattr(self._engine, "batch_size", 16))
             if self._warmup and hasattr(self._engine, "warm_up"):
                 log.info("Warm-up took %.2f s", self._engine.warm_up())
         except BaseException as exc:

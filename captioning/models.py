@@ -15,7 +15,14 @@ from transformers.utils import logging as hf_logging
 from .errors import ModelLoadError, SettingsError
 from .hub import locate
 
-__all__ = ["load_pretrained", "place", "quiet_transformers", "resolve_device", "resolve_dtype"]
+__all__ = [
+    "check_quantize",
+    "load_pretrained",
+    "place",
+    "quiet_transformers",
+    "resolve_device",
+    "resolve_dtype",
+]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +40,19 @@ def resolve_device(setting: str) -> torch.device:
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise SettingsError(f"DEVICE={setting!r}, but there are only {torch.cuda.device_count()} GPUs.")
     return device
+
+
+def check_quantize(setting: str, device: torch.device, dtype: torch.dtype) -> bool:
+    """Whether to load the models in int8 (QUANTIZE=int8): on the CPU, in float32, only."""
+    if setting != "int8":
+        return False
+    if device.type != "cpu":
+        raise SettingsError(
+            "QUANTIZE=int8 runs on the CPU only; on a GPU, use DTYPE=float16 (the default there)."
+        )
+    if dtype != torch.float32:
+        raise SettingsError("QUANTIZE=int8 quantizes float32 models: use DTYPE=float32 (or auto) with it.")
+    return True
 
 
 def resolve_dtype(setting: str, device: torch.device) -> torch.dtype:
@@ -56,8 +76,11 @@ def place(device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
     return placement
 
 
-def load_pretrained(loader: Any, name: str, *, role: str, setting: str, **kwargs: Any) -> Any:
-    """``loader.from_pretrained`` on the model's local files (see :mod:`captioning.hub`).
+def load_pretrained(
+    loader: Any, name: str, *, role: str, setting: str, int8: bool = False, **kwargs: Any
+) -> Any:
+    """``loader.from_pretrained`` on the model's local files (see :mod:`captioning.hub`);
+    with ``int8``, a model quantized as it loads (see :mod:`captioning.quantize`).
 
     Any failure is one :class:`ModelLoadError` that names the model and its setting.
     """
@@ -65,6 +88,10 @@ def load_pretrained(loader: Any, name: str, *, role: str, setting: str, **kwargs
         quiet_transformers()
     folder = locate(name, role=role, setting=setting)
     try:
+        if int8:
+            from .quantize import load_int8
+
+            return load_int8(loader, folder)
         return loader.from_pretrained(folder, **kwargs)
     except Exception as exc:  # a tokenizer given the wrong folder raises TypeError, and so on
         text = str(exc).strip()

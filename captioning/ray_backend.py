@@ -51,10 +51,12 @@ class RayBackend:
         self.address, self.app_name = address, app_name
         self.retries, self.batch_timeout_s = retries, batch_timeout_s
         self.reconnect_every_s, self.connect_timeout_s = reconnect_every_s, connect_timeout_s
-        # BLIP-2's, and English only, until the deployment says otherwise.
-        self.input_size = 224
+        # BLIP-2's, English only and no reading, until the deployment says otherwise.
+        self.input_size = self.read_size = 224
         self.languages: tuple[str, ...] = ("en",)
         self.question_languages: tuple[str, ...] = ("en",)
+        self.can_read = False
+        self.batch_size = 16
         self._handle: Any = None
         self._last_attempt = 0.0
         self._lock = threading.Lock()
@@ -79,15 +81,18 @@ class RayBackend:
                 self._handle = None
                 return False
             self.input_size = int(info["input_size"])
+            self.read_size = int(info.get("read_size", self.input_size))
             self.languages = tuple(info["languages"])
             self.question_languages = tuple(info["question_languages"])
+            self.can_read = bool(info.get("can_read", False))
+            self.batch_size = int(info.get("batch_size", self.batch_size))
             self._handle = handle
             log.info("Connected to Ray Serve application %r", self.app_name)
             return True
 
     # -- the Backend protocol ------------------------------------------------------------
 
-    def prepare(self, picture: bytes) -> bytes:
+    def prepare(self, picture: bytes | None, task: Any = None) -> bytes | None:
         return picture  # decoded on the replica
 
     def run(self, kind: str, pictures: list[bytes], tasks: list[Any]) -> list[Any]:

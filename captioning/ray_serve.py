@@ -54,7 +54,7 @@ class Captioner:
         self.engine = Engine.load(self.settings)
         # One thread owns the models, as in the local executor; Serve's event loop stays free.
         self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="models")
-        self.run.set_max_batch_size(self.settings.max_batch_size)
+        self.run.set_max_batch_size(self.engine.batch_size)
         self.run.set_batch_wait_timeout_s(self.settings.max_batch_wait_ms / 1000)
         self._model_thread.submit(self.engine.warm_up).result()
 
@@ -62,8 +62,11 @@ class Captioner:
         """What the bot needs to know before it sends anything."""
         return {
             "input_size": self.engine.input_size,
+            "read_size": self.engine.read_size,
             "languages": list(self.engine.languages),
             "question_languages": list(self.engine.question_languages),
+            "can_read": self.engine.can_read,
+            "batch_size": self.engine.batch_size,
         }
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.01)
@@ -81,7 +84,7 @@ class Captioner:
             "Running a batch of %d (%s; %d bytes)",
             len(requests),
             ", ".join(f"{kind} {len(indexes)}" for kind, indexes in kinds.items()),
-            sum(len(picture) for _, picture, _ in requests),
+            sum(len(picture or b"") for _, picture, _ in requests),
         )
         for kind, indexes in kinds.items():
             outcomes = self._each(kind, [requests[i][1] for i in indexes], [requests[i][2] for i in indexes])
@@ -93,9 +96,9 @@ class Captioner:
         """Decode each picture, run the good ones, and report the bad ones in their place."""
         results: list[Any] = [None] * len(pictures)
         good, prepared = [], []
-        for i, picture in enumerate(pictures):
+        for i, (picture, task) in enumerate(zip(pictures, tasks, strict=True)):
             try:
-                prepared.append(self.engine.prepare(picture))
+                prepared.append(self.engine.prepare(picture, task))
                 good.append(i)
             except InvalidImage as exc:  # this picture's own problem: not its neighbours'
                 results[i] = {"error": str(exc), "reason": exc.reason}
@@ -112,13 +115,14 @@ def build_app(args: dict[str, str] | None = None) -> Application:
     """The application, from the environment plus ``args`` (engine setting overrides)."""
     settings = EngineSettings.from_env().with_overrides(**(args or {}))
     gpus = float(os.environ.get("RAY_NUM_GPUS", "0"))
+    batch = settings.batch_size_for("cuda" if gpus else "cpu")
     return Captioner.options(
         ray_actor_options={"num_gpus": gpus, "num_cpus": 1},
-        max_ongoing_requests=settings.max_batch_size * 4,
+        max_ongoing_requests=batch * 4,
         autoscaling_config={
             "min_replicas": int(os.environ.get("RAY_MIN_REPLICAS", "1")),
             "max_replicas": int(os.environ.get("RAY_MAX_REPLICAS", "1")),
-            "target_ongoing_requests": settings.max_batch_size,
+            "target_ongoing_requests": batch,
         },
     ).bind(settings.model_dump())
 

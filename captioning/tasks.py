@@ -8,6 +8,7 @@ entry in each table.
     Describe(detailed=False, languages=("es",))   -> Translated: a caption and its translations
     Answer(question, languages=("es",))            -> Translated: an answer and its translations
     Read()                                         -> str: the text written in the picture
+    Translate(text, languages=("es",))             -> Translated: a text read, translated (no picture)
 
 ``languages`` are the translations wanted besides English (ISO 639-1 codes): only the
 languages a chat reads are translated.
@@ -21,7 +22,7 @@ from typing import ClassVar
 
 from .questions import Question
 
-__all__ = ["Answer", "Describe", "Read", "Task", "Translated"]
+__all__ = ["Answer", "Describe", "Read", "Task", "Translate", "Translated"]
 
 
 @dataclass(frozen=True)
@@ -70,4 +71,13 @@ class Read:
     kind: ClassVar[str] = "read"
 
 
-Task = Describe | Answer | Read
+@dataclass(frozen=True)
+class Translate:
+    """An English text (read in a picture) in other languages; it needs no picture."""
+
+    text: str
+    languages: tuple[str, ...] = ("es",)
+    kind: ClassVar[str] = "translate"
+
+
+Task = Describe | Answer | Read | Translate

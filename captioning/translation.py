@@ -76,8 +76,9 @@ class MarianTranslator:
         shared = {} if shared is None else shared
         if ref.name not in shared:
             tokenizer = load_pretrained(MarianTokenizer, ref.name, role=role, setting=setting)
+            int8 = settings.quantize == "int8"
             model = load_pretrained(
-                MarianMTModel, ref.name, role=role, setting=setting, **place(device, dtype)
+                MarianMTModel, ref.name, role=role, setting=setting, int8=int8, **place(device, dtype)
             )
             shared[ref.name] = (tokenizer, model.to(device).eval())
         tokenizer, model = shared[ref.name]

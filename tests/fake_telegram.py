@@ -228,6 +228,18 @@ class FakeTelegram:
             message["message_thread_id"] = params["message_thread_id"]
         return message
 
+    async def _m_sendDocument(self, params):
+        message = _bot_message(int(params["chat_id"]), next(self._message_ids), params.get("caption", ""))
+        message.pop("text")
+        document = params["document"]
+        name = document["filename"] if isinstance(document, dict) else "file"
+        message["document"] = {
+            "file_id": f"doc-{message['message_id']}",
+            "file_unique_id": f"doc-{message['message_id']}",
+            "file_name": name,
+        }
+        return message
+
     async def _m_editMessageText(self, params):
         return self._edit(params, text=params["text"])
 
@@ -450,6 +462,10 @@ async def _params(request: web.Request) -> dict[str, Any]:
     form = await request.post() if request.can_read_body else {}
     params = dict(request.query)
     params.update({k: v for k, v in form.items() if isinstance(v, str)})
+    # Files sent (sendDocument): their name and bytes, for tests to read back.
+    params.update(
+        {k: {"filename": v.filename, "data": v.file.read()} for k, v in form.items() if hasattr(v, "file")}
+    )
     for key, value in list(params.items()):
         if key not in _STRING_PARAMS:
             with contextlib.suppress(TypeError, ValueError):

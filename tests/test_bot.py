@@ -358,14 +358,39 @@ async def test_help_speaks_the_users_language(telegram, bot, language, expected)
 async def test_help_covers_commands_privacy_and_group_admin_rights(telegram, bot):
     await telegram.push(telegram.message(5, text="/help", entities=command("/help")))
     [reply] = await telegram.wait_for("sendMessage", chat_id=5)
-    for words in ("/describe", "/auto", "/lang", "never stored", "file ids", "admin", "privacy mode"):
+    for words in (
+        "/describe",
+        "/read",
+        "/auto",
+        "/autoread",
+        "/lang",
+        "never stored",
+        "file ids",
+        "admin",
+        "privacy mode",
+    ):
         assert words in reply["text"]
 
 
 async def test_commands_are_registered_in_both_languages(telegram, bot):
     calls = telegram.sent("setMyCommands")
     assert [c.get("language_code") for c in calls] == [None, "es"]
-    assert [c["command"] for c in calls[0]["commands"]] == ["describe", "auto", "lang", "help"]
+    assert [c["command"] for c in calls[0]["commands"]] == [
+        "describe",
+        "read",
+        "auto",
+        "autoread",
+        "lang",
+        "help",
+    ]
+    assert [c["command"] for c in calls[1]["commands"]] == [
+        "describe",
+        "leer",
+        "auto",
+        "autoread",
+        "lang",
+        "help",
+    ]
     assert calls[1]["commands"][0]["description"].startswith("Describe la foto")
 
 

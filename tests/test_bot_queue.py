@@ -48,7 +48,8 @@ async def test_a_long_wait_gets_a_position_reply_that_becomes_the_description(te
 class RefusingDescriber:
     """A describer with no room, or no time: what people hear when the queue says no."""
 
-    input_size, ready = 64, True
+    input_size = read_size = 64
+    ready, can_read = True, False
     languages, question_languages = ("en", "es"), ("en", "es")
 
     def __init__(self, error: Exception, at_submit: bool = True) -> None:

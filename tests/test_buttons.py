@@ -31,8 +31,12 @@ async def test_a_description_carries_describe_again_and_delete(telegram, executo
         await telegram.push(telegram.message(5, photo=telegram.photo(pictures.jpeg("red"))))
         [reply] = await telegram.wait_for("sendMessage", chat_id=5)
     buttons = keyboard(reply)
-    assert [b["text"] for b in buttons] == ["Describe again / Describir de nuevo", "Delete / Borrar"]
-    assert [b["callback_data"] for b in buttons] == ["again", "delete"]  # the action, nothing else
+    assert [b["text"] for b in buttons] == [
+        "Describe again / Describir de nuevo",
+        "Read text / Leer texto",
+        "Delete / Borrar",
+    ]
+    assert [b["callback_data"] for b in buttons] == ["again", "read", "delete"]  # the action, nothing else
 
 
 @pytest.mark.parametrize("quick_s", [0.0, 30.0])

@@ -104,6 +104,11 @@ def test_the_input_size_comes_from_the_processor(engine):
     assert engine.input_size == 64  # the tiny model's vision tower; 224 for the hub models
 
 
+def test_the_batch_size_is_the_cpus_unless_set(engine_settings):
+    assert Engine.load(engine_settings).batch_size == 8  # float32 on the CPU
+    assert Engine.load(engine_settings.with_overrides(max_batch_size=3)).batch_size == 3
+
+
 def test_loading_logs_the_device_and_dtype_once(engine_settings, caplog):
     with caplog.at_level(logging.INFO, logger="captioning"):
         loaded = Engine.load(engine_settings)

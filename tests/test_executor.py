@@ -45,7 +45,7 @@ class FakeEngine:
         self.warmed += 1
         return 0.0
 
-    def prepare(self, picture):
+    def prepare(self, picture, task=None):
         self.decode_threads.add(threading.current_thread().name)
         if picture == b"bad":
             raise InvalidImage("The file is empty.", "empty")
@@ -139,6 +139,24 @@ async def test_batches_never_exceed_the_ceiling(started):
     engine.gate.set()
     await asyncio.gather(first.result(), *(t.result() for t in tickets))
     assert [len(b) for b in engine.batches] == [1, 4, 4, 2]
+
+
+async def test_without_a_batch_size_set_the_engines_own_is_the_ceiling():
+    engine = FakeEngine()
+    engine.batch_size = 3  # what the engine found best for its device
+    unset = EngineSettings.from_env({}).with_overrides(max_batch_wait_ms=50)
+    executor = Executor(unset, engine_factory=lambda: engine, warmup=False)
+    await executor.start()
+    try:
+        first = await hold(engine, executor)
+        tickets = [executor.submit(f"p{i}".encode(), lane=i) for i in range(7)]
+        await until_queued(executor, 7)
+        engine.gate.set()
+        await asyncio.gather(first.result(), *(t.result() for t in tickets))
+    finally:
+        engine.gate.set()
+        await executor.stop()
+    assert [len(b) for b in engine.batches] == [1, 3, 3, 1]
 
 
 async def test_chats_are_served_in_turn_not_in_arrival_order(started):
@@ -403,9 +421,9 @@ async def test_a_timed_out_request_leaves_no_bytes_behind(started):
     release = threading.Event()
     engine_prepare = engine.prepare
 
-    def slow_prepare(picture):
+    def slow_prepare(picture, task=None):
         release.wait(10)
-        return engine_prepare(picture)
+        return engine_prepare(picture, task)
 
     engine.prepare = slow_prepare
     blocker = executor.submit(b"blocker")  # takes the only decode thread

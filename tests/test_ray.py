@@ -157,7 +157,8 @@ def cluster():
             head.stop()
 
 
-def deploy(name: str, tiny_model_dirs, replicas: int, **settings: str) -> None:
+def deploy(name: str, tiny_model_dirs, replicas: int, environment=(), **settings: str) -> None:
+    """As `serve run` deploys it: settings from the environment, and as application arguments."""
     from ray import serve
 
     from captioning.ray_serve import build_app
@@ -165,6 +166,8 @@ def deploy(name: str, tiny_model_dirs, replicas: int, **settings: str) -> None:
     with pytest.MonkeyPatch.context() as env:
         env.setenv("RAY_MIN_REPLICAS", str(replicas))
         env.setenv("RAY_MAX_REPLICAS", str(replicas))
+        for variable, value in dict(environment).items():
+            env.setenv(variable, value)
         args = {**tiny_model_dirs.settings(more_languages=True), "device": "cpu"}
         serve.run(build_app({**args, **settings}), name=name, route_prefix=None)
 
@@ -174,7 +177,8 @@ def captioning_app(cluster, tiny_model_dirs):
     from ray import serve
 
     # Serve holds each batch open a second: the tests see a batch start in the replica's log.
-    deploy(APP, tiny_model_dirs, replicas=2, max_batch_wait_ms="1000")
+    # CPU replicas in int8, as `QUANTIZE=int8 serve run ...` deploys them: the same outputs.
+    deploy(APP, tiny_model_dirs, replicas=2, environment={"QUANTIZE": "int8"}, max_batch_wait_ms="1000")
     yield cluster
     serve.delete(APP)
 
@@ -213,6 +217,15 @@ async def test_a_photo_is_described_through_ray(telegram, captioning_app, tmp_pa
         [refusal] = await telegram.wait_for("sendMessage", chat_id=6, timeout=60)
     assert "A red square." in reply and "Un cuadrado rojo." in reply
     assert refusal["text"].startswith("This is a PDF document")  # decoded, and refused, on the replica
+
+
+async def test_the_replicas_take_their_settings_from_the_deploying_environment(captioning_app):
+    from captioning.ray_backend import RayBackend
+
+    backend = RayBackend(captioning_app.address, app_name=APP)
+    assert await asyncio.to_thread(backend.connect)
+    # QUANTIZE=int8 reached the replicas: their engine sizes its batches for int8 on the CPU.
+    assert (backend.batch_size, backend.languages) == (4, ("en", "es", "fr", "pt"))
 
 
 async def test_a_chats_languages_are_served_through_ray(telegram, captioning_app, tmp_path):

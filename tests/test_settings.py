@@ -43,6 +43,18 @@ def test_overrides_replace_fields_and_are_validated():
         settings.with_overrides(max_batch_size=0)
 
 
+def test_the_batch_size_suits_the_device_unless_it_is_set():
+    # Measured at full size (docs/benchmarks.md): a GPU gains up to 16 and more; float32 on the
+    # CPU still gains from 4 to 8; int8 on the CPU gains nothing past 4, where latency only grows.
+    auto = EngineSettings.from_env({})
+    assert auto.max_batch_size is None
+    assert auto.batch_size_for("cuda") == 16
+    assert auto.batch_size_for("cpu") == 8
+    assert auto.with_overrides(quantize="int8").batch_size_for("cpu") == 4
+    chosen = EngineSettings.from_env({"MAX_BATCH_SIZE": "32", "QUANTIZE": "int8"})
+    assert (chosen.batch_size_for("cpu"), chosen.batch_size_for("cuda")) == (32, 32)
+
+
 def test_settings_are_frozen():
     with pytest.raises(Exception):  # noqa: B017 - pydantic's frozen error
         EngineSettings.from_env({}).device = "cpu"  # type: ignore[misc]

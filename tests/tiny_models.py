@@ -26,10 +26,11 @@ from PIL import Image
 
 from captioning.questions import prompt
 from tests import synthetic
+from tests.tiny_reader import build_trained_ocr_model
 
 # Bumped whenever what the models are trained on changes: cached models of another version
 # are built again (see cached_models).
-MODELS_VERSION = 2
+MODELS_VERSION = 3
 
 # name -> (RGB, Spanish name)
 COLORS: dict[str, tuple[tuple[int, int, int], str]] = {
@@ -70,6 +71,7 @@ class TinyModels:
     translation: Path
     question: Path
     multi: Path  # English -> French (>>fra<<) or Portuguese (>>por<<)
+    reader: Path  # a Florence-2 that reads tests.tiny_reader.SIGNS
 
     def env(self, *, more_languages: bool = False) -> dict[str, str]:
         """Spanish; with ``more_languages``, French and Portuguese too, from one model."""
@@ -82,6 +84,7 @@ class TinyModels:
             "CAPTION_MODEL": str(self.caption),
             "TRANSLATION_MODELS": translations,
             "QUESTION_TRANSLATION_MODELS": f"es={self.question}",
+            "OCR_MODEL": str(self.reader),
         }
 
     def settings(self, **options: bool) -> dict[str, str]:
@@ -119,14 +122,16 @@ def cached_models(cache: Path) -> TinyModels:
     """The models under ``cache``, built there first if the code that builds them changed."""
     import hashlib
 
-    key = hashlib.sha256(f"{MODELS_VERSION}:{Path(synthetic.__file__).read_bytes()!r}".encode()).hexdigest()[
-        :16
-    ]
+    code = (
+        Path(synthetic.__file__).read_bytes()
+        + Path(build_trained_ocr_model.__code__.co_filename).read_bytes()
+    )
+    key = hashlib.sha256(f"{MODELS_VERSION}:{code!r}".encode()).hexdigest()[:16]
     folder = cache / key
     if not (folder / "complete").exists():
         build_trained_models(folder)
         (folder / "complete").touch()
-    return TinyModels(folder / "caption", folder / "translation", folder / "question", folder / "multi")
+    return TinyModels(*(folder / name for name in ("caption", "translation", "question", "multi", "reader")))
 
 
 def build_trained_models(folder: Path, seed: int = 0) -> TinyModels:
@@ -164,7 +169,8 @@ def build_trained_models(folder: Path, seed: int = 0) -> TinyModels:
     multi_dir = folder / "multi"
     multi_tokenizer.save_pretrained(multi_dir)
     multi.save_pretrained(multi_dir)
-    return TinyModels(caption_dir, translation_dir, question_dir, multi_dir)
+    reader_dir = build_trained_ocr_model(folder / "reader", seed=seed)
+    return TinyModels(caption_dir, translation_dir, question_dir, multi_dir, reader_dir)
 
 
 def _jittered(rgb: tuple[int, int, int], rng: random.Random) -> tuple[int, int, int]:

@@ -1,0 +1,311 @@
+"""Reading the text in a picture out to the person: signs, menus, screenshots, documents.
+
+    "Read text" under a description, /read (/leer) as a reply to a picture, a private photo
+    whose caption is just "read" (or "leer"), or on its own: a description that says the
+    picture is mostly text -> Read() through the executor -> the text, verbatim
+
+The text keeps its lines (runs of spaces collapsed). Up to three messages of about 3,500
+characters each; anything longer gets its first part and the whole text as a .txt file, which
+a screen reader can page through. When the text is in English and the chat reads other
+languages too, a "Translate" button under it gives the translations.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
+
+from captioning import Busy, InvalidImage, Read, RequestTimeout, Stopped, Translate, Translated
+from captioning.languages import native_name
+from captioning.questions import question_language
+
+from . import replies
+from .buttons import pressable
+from .chats import chat_languages, translations
+from .context import BotContext
+from .describing import owner_id, problem, quota_owner
+from .journal import Deferred
+from .messages import message, ui_language
+from .permissions import is_private
+from .pictures import PictureGone, TooBigForTelegram, download, picture_for_reading
+from .store import PictureRef
+
+__all__ = [
+    "MAX_MESSAGES",
+    "TEXT_WORDS",
+    "autoread_command",
+    "mostly_text",
+    "on_read",
+    "on_translate",
+    "read_command",
+    "read_if_mostly_text",
+    "read_message",
+    "split_text",
+    "wants_reading",
+]
+
+log = logging.getLogger(__name__)
+
+# What a caption says when the picture is mostly text: then the text is read without asking.
+TEXT_WORDS = frozenset(
+    """
+    screenshot screen document documents page pages paper menu sign signs signboard receipt
+    letter poster label labels whiteboard blackboard chalkboard book books text texts note
+    notes newspaper magazine card cards ticket form forms flyer leaflet brochure chart table
+    timetable schedule handwriting writing words message messages email website webpage
+    slide slides presentation invoice bill certificate prescription packaging package
+    """.split()  # noqa: SIM905 (a word list reads best as words)
+)
+# A private photo whose caption is one of these is read instead of described.
+READ_CAPTIONS = frozenset({"read", "leer", "/read", "/leer", "read it", "léelo", "leelo"})
+CHUNK = 3500  # characters per message: Telegram's 4096, less a header
+MAX_MESSAGES = 3
+
+
+def mostly_text(caption: str) -> bool:
+    """True when an English caption says the picture is mostly text ("a screenshot of a phone",
+    "a sign on a wall", "a menu on a table")."""
+    return any(word in TEXT_WORDS for word in re.findall(r"[a-z]+", caption.lower()))
+
+
+def wants_reading(caption: str | None) -> bool:
+    return " ".join((caption or "").lower().split()).strip(".!") in READ_CAPTIONS
+
+
+def split_text(text: str, size: int = CHUNK) -> list[str]:
+    """The text in parts of at most ``size`` characters, cut at line breaks (at spaces, or
+    anywhere, only where one line is longer than that)."""
+    parts: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > size:
+            cut = line.rfind(" ", 0, size)
+            cut = cut if cut > size // 2 else size
+            pieces = [line[:cut], line[cut:].lstrip()]
+            if current:
+                parts.append(current)
+                current = ""
+            parts.append(pieces[0])
+            line = pieces[1]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > size:
+            parts.append(current)
+            current = line
+        else:
+            current = candidate
+    if current:
+        parts.append(current)
+    return parts
+
+
+async def read_if_mostly_text(
+    target: Message,
+    context: BotContext,
+    description: Translated | None,
+    *,
+    loud: bool,
+    asker: User | None = None,
+) -> None:
+    """After a description: a picture that is mostly text gets its text read out at once,
+    unless the chat turned that off (/autoread off)."""
+    svc = context.services
+    if description is None or not svc.describer.can_read or not mostly_text(description.english):
+        return
+    if (await svc.store.chat_settings(target.chat_id)).autoread:
+        await read_message(target, context, loud=loud, asker=asker)
+
+
+async def read_command(update: Update, context: BotContext) -> None:
+    """/read (/leer), sent as a reply to a photo or picture file: read its text, in any mode."""
+    target, ui = update.effective_message.reply_to_message, _ui(update.effective_user)
+    if not context.services.describer.can_read:
+        await update.effective_message.reply_text(message("reading_off", ui))
+        return
+    if target is None or not (target.photo or target.document):
+        await update.effective_message.reply_text(message("read_usage", ui))
+        return
+    await read_message(target, context, loud=True, asker=update.effective_user)
+
+
+async def autoread_command(update: Update, context: BotContext) -> None:
+    """/autoread on|off: read the text of pictures that are mostly text without being asked."""
+    svc, chat_id, ui = context.services, update.effective_chat.id, _ui(update.effective_user)
+    choice = (context.args or [""])[0].lower()
+    if choice not in ("on", "off"):
+        state = "on" if (await svc.store.chat_settings(chat_id)).autoread else "off"
+        await update.effective_message.reply_text(message("autoread_usage", ui, state=state))
+        return
+    if not await svc.members.may_change_settings(update):
+        await update.effective_message.reply_text(message("admins_only", ui))
+        return
+    await svc.store.set_autoread(chat_id, choice == "on")
+    await update.effective_message.reply_text(message(f"autoread_{choice}", ui))
+
+
+async def read_message(
+    target: Message, context: BotContext, *, loud: bool, asker: User | None = None
+) -> str | None:
+    """Read the picture in ``target`` and reply with its text (or that there is none)."""
+    svc = context.services
+    person = asker or target.from_user
+    ui = ui_language(person.language_code if person else None)
+    languages = await chat_languages(svc, target.chat, person)
+    picture = picture_for_reading(target, svc.describer.read_size)
+    async with svc.presence.working(target):
+        try:
+            text = await read_picture(context, target, picture, asker=asker, patient=not loud)
+        except (InvalidImage, TooBigForTelegram, PictureGone, Busy, RequestTimeout) as exc:
+            if loud:
+                await target.reply_text(problem(exc, ui), do_quote=True)
+            return None
+        await send_text(target, text, languages, ui, context, owner=owner_id(target, asker), picture=picture)
+    return text
+
+
+async def read_picture(
+    context: BotContext, target: Message, picture: PictureRef, *, asker: User | None, patient: bool
+) -> str:
+    """The picture's text, from the cache or the executor."""
+    svc = context.services
+    cached = await svc.store.cached_texts(picture.unique_id, "read")
+    if "" in cached:
+        return cached[""]
+    bad = await svc.store.bad_file(picture.unique_id)
+    if bad is not None:
+        raise InvalidImage("This file was refused before.", bad)
+    if svc.stopping.is_set():
+        raise Deferred("stopping")
+    bot = context.bot
+    try:
+        ticket = svc.describer.submit(
+            lambda: download(bot, picture),
+            Read(),
+            lane=target.chat_id,
+            owner=quota_owner(target, asker),
+            size=picture.size,
+        )
+        text: str = await ticket.result()
+    except Stopped as exc:
+        raise Deferred("stopping") from exc
+    except (Busy, RequestTimeout) as exc:
+        if patient:
+            raise Deferred(type(exc).__name__, give_up_after_s=svc.timings.busy_give_up_s) from exc
+        raise
+    except InvalidImage as exc:
+        await svc.store.remember_bad_file(picture.unique_id, exc.reason)
+        raise
+    await svc.store.cache_texts(picture.unique_id, "read", {"": text})
+    return text
+
+
+async def send_text(
+    target: Message,
+    text: str,
+    languages: tuple[str, ...],
+    ui: str,
+    context: BotContext,
+    *,
+    owner: int,
+    picture: PictureRef,
+) -> None:
+    """The text, verbatim, in up to MAX_MESSAGES replies, or its first part and a .txt file."""
+    svc = context.services
+    voice = languages[0] if len(languages) == 1 and languages[0] in ("en", "es") else ui
+    if not text.strip():
+        sent = await target.reply_text(
+            message("no_text", voice), do_quote=True, reply_markup=_delete(languages)
+        )
+        await svc.store.remember_reply(sent.chat_id, sent.message_id, owner, [picture])
+        return
+    parts = split_text(text)
+    header = message("text_found", voice)
+    others = translations(languages)
+    translatable = bool(others) and question_language(text, hint="en", languages=("en", *others)) == "en"
+    markup = _buttons(languages, translate=translatable)
+    if len(parts) <= MAX_MESSAGES:
+        messages = [f"{header}\n{parts[0]}", *parts[1:]]
+        for n, part in enumerate(messages, start=1):
+            last = n == len(messages)
+            sent = await target.reply_text(part, do_quote=True, reply_markup=markup if last else None)
+            await svc.store.remember_reply(sent.chat_id, sent.message_id, owner, [picture])
+        return
+    sent = await target.reply_text(f"{header}\n{parts[0]}", do_quote=True, reply_markup=markup)
+    await svc.store.remember_reply(sent.chat_id, sent.message_id, owner, [picture])
+    file = io.BytesIO(text.encode("utf-8"))
+    await target.reply_document(
+        file, filename="text.txt", caption=message("text_file", voice, count=len(text)), do_quote=True
+    )
+
+
+async def on_read(update: Update, context: BotContext) -> None:
+    """ "Read text" under a description: the text of the picture it describes."""
+    query, ui = update.callback_query, _ui(update.effective_user)
+    reply = await pressable(update, context)
+    if reply is None:
+        return
+    photo = reply.reply_to_message
+    if not context.services.describer.can_read:
+        await query.answer(message("reading_off", ui), show_alert=True)
+        return
+    if photo is None or not (photo.photo or photo.document):
+        await query.answer(message("picture_gone", ui), show_alert=True)
+        return
+    await query.answer()
+    await read_message(photo, context, loud=True, asker=update.effective_user)
+
+
+async def on_translate(update: Update, context: BotContext) -> None:
+    """ "Translate" under a text read: the text in the chat's other languages."""
+    query, ui = update.callback_query, _ui(update.effective_user)
+    reply = await pressable(update, context)
+    if reply is None:
+        return
+    svc = context.services
+    pictures = await svc.store.pictures_of(reply.chat_id, reply.message_id)
+    cached = await svc.store.cached_texts(pictures[0].unique_id, "read") if pictures else {}
+    languages = await chat_languages(svc, reply.chat, update.effective_user)
+    others = translations(languages)
+    if "" not in cached or not others:
+        await query.answer(message("picture_gone", ui), show_alert=True)
+        return
+    try:
+        ticket = svc.describer.submit(
+            None,
+            Translate(cached[""], others),
+            lane=reply.chat_id,
+            owner=quota_owner(reply, update.effective_user),
+        )
+    except Busy as exc:
+        await query.answer(problem(exc, ui, task="again"), show_alert=True)
+        return
+    await query.answer()
+    try:
+        result: Translated = await ticket.result()
+    except (Busy, RequestTimeout, Stopped) as exc:
+        if is_private(update):
+            await reply.reply_text(problem(exc, ui), do_quote=True)
+        return
+    lines = [f"{native_name(code)}: {text}" for code in others if (text := result.text(code))]
+    for part in split_text("\n".join(lines))[:MAX_MESSAGES]:
+        await reply.reply_text(part, do_quote=True)
+
+
+def _buttons(languages: tuple[str, ...], *, translate: bool) -> InlineKeyboardMarkup:
+    row = (
+        [InlineKeyboardButton(replies.label("button_translate", languages), callback_data="translate")]
+        if translate
+        else []
+    )
+    row.append(InlineKeyboardButton(replies.label("button_delete", languages), callback_data="delete"))
+    return InlineKeyboardMarkup([row])
+
+
+def _delete(languages: tuple[str, ...]) -> InlineKeyboardMarkup:
+    return _buttons(languages, translate=False)
+
+
+def _ui(user: User | None) -> str:
+    return ui_language(user.language_code if user else None)

@@ -1,0 +1,300 @@
+"""Reading the text in pictures: a tiny Florence-2 trained to read signs, through the real
+engine, executor and bot."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from PIL import Image
+
+from bot.reading import mostly_text, split_text
+from captioning import Engine, Read, Translated
+from captioning.reading import tidy_text
+from tests import pictures
+from tests.bot_harness import running_bot, started_executor
+from tests.fake_telegram import command
+from tests.tiny_reader import PALETTE, SIGNS, sign
+from tests.waiting import until_handled
+
+GROUP = -100654
+ADMIN, MEMBER = 51, 52
+
+
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def keyboard(params) -> list[str]:
+    markup = params["reply_markup"]
+    markup = json.loads(markup) if isinstance(markup, str) else markup
+    return [b["callback_data"] for row in markup["inline_keyboard"] for b in row]
+
+
+# -- the engine --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("palette", range(len(PALETTE)))
+def test_the_reader_reads_every_sign_in_every_colour(engine, palette):
+    assert engine.read([sign(text, palette) for text in SIGNS]) == SIGNS  # "" for the blank one
+
+
+def test_reading_a_batch_gives_what_one_at_a_time_does(engine):
+    pictures_ = [sign(text, n % len(PALETTE)) for n, text in enumerate(SIGNS * 2)]
+    assert engine.read(pictures_) == [engine.read([p])[0] for p in pictures_]
+
+
+def test_a_two_line_sign_keeps_its_lines(engine):
+    assert engine.read([sign("BUS 42\nCITY CENTRE")]) == ["BUS 42\nCITY CENTRE"]
+
+
+def test_reading_is_off_without_an_ocr_model(engine_settings):
+    engine = Engine.load(engine_settings.with_overrides(ocr_model=""))
+    assert not engine.can_read and "read" not in engine.KINDS
+
+
+def test_a_reading_model_that_cant_be_loaded_is_one_line_and_the_rest_works(
+    engine_settings, tmp_path, caplog
+):
+    engine = Engine.load(engine_settings.with_overrides(ocr_model=str(tmp_path / "nowhere")))
+    lines = [r for r in caplog.records if "Reading text is off" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].exc_info is None
+    assert not engine.can_read and engine.describe([pictures.solid("red")])[0].english == "a red square"
+
+
+def test_text_keeps_its_lines_and_loses_runs_of_spaces():
+    assert tidy_text("  OPEN   24\tHOURS \r\n\r\nBUS  42 ") == "OPEN 24 HOURS\n\nBUS 42"
+
+
+@pytest.mark.parametrize(
+    ("caption", "text"),
+    [
+        ("a screenshot of a phone", True),
+        ("a sign on a wall", True),
+        ("a menu on a table", True),
+        ("a receipt from a store", True),
+        ("a red square", False),
+        ("a dog running on the beach", False),
+    ],
+)
+def test_captions_that_say_mostly_text(caption, text):
+    assert mostly_text(caption) is text
+
+
+def test_long_text_is_cut_at_line_breaks():
+    text = "\n".join(f"line {n} " + "x" * 90 for n in range(100))  # about 10,000 characters
+    parts = split_text(text, 3500)
+    assert "\n".join(parts) == text and all(len(p) <= 3500 for p in parts)
+    assert all(part.split("\n")[0].startswith("line ") for part in parts)  # cut between lines
+    assert split_text("word " * 2000, 3500)[0].endswith("word")  # one huge line: cut at a space
+
+
+# -- through the bot -----------------------------------------------------------------------------
+
+
+class CaptionsSayText:
+    """The real executor; descriptions say what the test wants ("a sign on a wall"), and text
+    read says ``text`` when given. The rest (reading, translating) is the real thing."""
+
+    def __init__(self, inner, caption: str | None = None, text: str | None = None) -> None:
+        self.inner, self.caption, self.text = inner, caption, text
+        self.ready = True
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def submit(self, picture, task=None, **keys):
+        ticket = self.inner.submit(picture, task, **keys)
+        return _Rewritten(ticket, task, self)
+
+
+class _Rewritten:
+    def __init__(self, ticket, task, owner) -> None:
+        self.ticket, self.task, self.owner = ticket, task, owner
+
+    def position(self) -> int:
+        return self.ticket.position()
+
+    async def result(self):
+        result = await self.ticket.result()
+        if isinstance(self.task, Read) and self.owner.text is not None:
+            return self.owner.text
+        if getattr(self.task, "kind", "").startswith("describe") and self.owner.caption is not None:
+            return Translated(
+                self.owner.caption, {k: f"[{k}] {self.owner.caption}" for k in result.translations}
+            )
+        return result
+
+
+async def test_read_text_under_a_description_reads_the_sign(telegram, executor, tmp_path):
+    async with running_bot(telegram, tmp_path / "state", executor):
+        photo = telegram.message(5, photo=telegram.photo(png(sign("OPEN 24 HOURS"))))
+        await telegram.push(photo)
+        [description] = await telegram.wait_for("sendMessage", chat_id=5)
+        assert keyboard(description) == ["again", "read", "delete"]
+        await telegram.press(description, photo, "read", user_id=5)
+        replies = await telegram.wait_for("sendMessage", count=2, chat_id=5)
+    assert replies[1]["text"] == "Text in the picture:\nOPEN 24 HOURS"
+    assert replies[1]["reply_parameters"]["message_id"] == photo["message_id"]
+
+
+async def test_read_reads_the_photo_it_replies_to_in_any_mode(telegram, executor, tmp_path):
+    telegram.members[(GROUP, ADMIN)] = "administrator"
+    async with running_bot(telegram, tmp_path / "state", executor):
+        await telegram.push(
+            telegram.message(GROUP, user_id=ADMIN, text="/auto off", entities=command("/auto off"))
+        )
+        await telegram.wait_for("sendMessage", chat_id=GROUP)
+        photo = telegram.message(
+            GROUP, user_id=MEMBER, photo=telegram.photo(png(sign("BUS 42\nCITY CENTRE", 2)))
+        )
+        await telegram.push(photo)
+        await telegram.push(
+            telegram.message(
+                GROUP, user_id=MEMBER, text="/leer", entities=command("/leer"), reply_to_message=photo
+            )
+        )
+        replies = await telegram.wait_for("sendMessage", count=2, chat_id=GROUP)
+    assert replies[1]["text"] == "Text in the picture:\nBUS 42\nCITY CENTRE"
+
+
+async def test_a_private_photo_captioned_read_is_read_not_described(telegram, executor, tmp_path):
+    async with running_bot(telegram, tmp_path / "state", executor):
+        update = await telegram.push(
+            telegram.message(5, language="es", caption="Leer", photo=telegram.photo(png(sign("EXIT", 1))))
+        )
+        [reply] = await telegram.wait_for("sendMessage", chat_id=5)
+        await until_handled(tmp_path / "state", update)
+    assert reply["text"] == "Texto en la imagen:\nEXIT"
+    assert telegram.count("sendMessage", 5) == 1
+
+
+async def test_a_picture_that_is_mostly_text_is_read_at_once(telegram, executor, tmp_path):
+    describer = CaptionsSayText(executor, caption="a sign on a wall")
+    async with running_bot(telegram, tmp_path / "state", describer):
+        await telegram.push(telegram.message(5, photo=telegram.photo(png(sign("STOP")))))
+        replies = await telegram.wait_for("sendMessage", count=2, chat_id=5)
+    assert (
+        replies[0]["text"].startswith("Automatic description") and "A sign on a wall." in replies[0]["text"]
+    )
+    assert replies[1]["text"] == "Text in the picture:\nSTOP"
+
+
+async def test_autoread_off_leaves_it_to_the_button_and_only_admins_change_it(telegram, executor, tmp_path):
+    telegram.members[(GROUP, ADMIN)] = "administrator"
+    describer = CaptionsSayText(executor, caption="a sign on a wall")
+    async with running_bot(telegram, tmp_path / "state", describer):
+        await telegram.push(
+            telegram.message(GROUP, user_id=MEMBER, text="/autoread off", entities=command("/autoread off"))
+        )
+        [refusal] = await telegram.wait_for("sendMessage", chat_id=GROUP)
+        await telegram.push(
+            telegram.message(GROUP, user_id=ADMIN, text="/autoread off", entities=command("/autoread off"))
+        )
+        [_, done] = await telegram.wait_for("sendMessage", count=2, chat_id=GROUP)
+        photo = await telegram.push(
+            telegram.message(GROUP, user_id=MEMBER, photo=telegram.photo(png(sign("STOP"))))
+        )
+        await telegram.wait_for("sendMessage", count=3, chat_id=GROUP)
+        await until_handled(tmp_path / "state", photo)
+    assert refusal["text"] == "Only this group's admins can change that."
+    assert done["text"].startswith("Autoread is off")
+    assert telegram.count("sendMessage", GROUP) == 3  # the description, and no text read out
+
+
+async def test_no_text_is_said_plainly(telegram, executor, tmp_path):
+    async with running_bot(telegram, tmp_path / "state", executor):
+        photo = telegram.message(5, photo=telegram.photo(png(sign(""))))  # a blank board
+        await telegram.push(photo)
+        [description] = await telegram.wait_for("sendMessage", chat_id=5)
+        await telegram.press(description, photo, "read", user_id=5)
+        replies = await telegram.wait_for("sendMessage", count=2, chat_id=5)
+    assert replies[1]["text"] == "No text found in this picture."
+
+
+async def test_a_long_text_is_sent_as_a_file_too(telegram, executor, tmp_path):
+    long_text = "\n".join(f"{n}. " + "A line of a long letter, read out. " * 3 for n in range(200))
+    describer = CaptionsSayText(executor, text=long_text)
+    async with running_bot(telegram, tmp_path / "state", describer):
+        photo = telegram.message(5, photo=telegram.photo(png(sign("STOP"))))
+        await telegram.push(photo)
+        await telegram.push(
+            telegram.message(5, text="/read", entities=command("/read"), reply_to_message=photo)
+        )
+        [document] = await telegram.wait_for("sendDocument", chat_id=5)
+        replies = telegram.sent("sendMessage", chat_id=5)
+    first = next(r["text"] for r in replies if r["text"].startswith("Text in the picture:"))
+    assert len(first) <= 4096 and long_text.startswith(first.removeprefix("Text in the picture:\n"))
+    assert document["document"]["filename"] == "text.txt"
+    assert document["document"]["data"].decode() == long_text
+    assert document["caption"] == f"The whole text ({len(long_text)} characters), as a file."
+
+
+async def test_english_text_can_be_translated_into_the_chats_languages(telegram, executor, tmp_path):
+    describer = CaptionsSayText(executor, text="a red square")  # words the tiny Marian knows
+    async with running_bot(telegram, tmp_path / "state", describer):
+        photo = telegram.message(5, photo=telegram.photo(png(sign("STOP"))))
+        await telegram.push(
+            telegram.message(5, text="/read", entities=command("/read"), reply_to_message=photo)
+        )
+        [text] = await telegram.wait_for("sendMessage", chat_id=5)
+        assert keyboard(text) == ["translate", "delete"]
+        await telegram.press(text, photo, "translate", user_id=5)
+        replies = await telegram.wait_for("sendMessage", count=2, chat_id=5)
+    assert text["text"] == "Text in the picture:\na red square"  # verbatim first
+    assert replies[1]["text"] == "Español: un cuadrado rojo"
+
+
+async def test_reading_off_means_no_button_and_read_says_so(telegram, engine_settings, tmp_path):
+    engine = Engine.load(engine_settings.with_overrides(ocr_model=""))
+    executor = await started_executor(engine)
+    try:
+        async with running_bot(telegram, tmp_path / "state", executor):
+            photo = telegram.message(5, photo=telegram.photo(png(sign("STOP"))))
+            await telegram.push(photo)
+            [description] = await telegram.wait_for("sendMessage", chat_id=5)
+            await telegram.push(
+                telegram.message(5, text="/read", entities=command("/read"), reply_to_message=photo)
+            )
+            replies = await telegram.wait_for("sendMessage", count=2, chat_id=5)
+    finally:
+        await executor.stop()
+    assert keyboard(description) == ["again", "delete"]
+    assert replies[1]["text"] == "Reading the text in pictures isn't available here."
+    commands = [c["command"] for c in telegram.sent("setMyCommands")[0]["commands"]]
+    assert "read" not in commands and "autoread" not in commands
+
+
+async def test_reading_goes_through_the_queue_and_a_larger_photo_size(telegram, executor, tmp_path):
+    from tests.bot_harness import RecordingDescriber
+
+    describer = RecordingDescriber(executor)
+    async with running_bot(telegram, tmp_path / "state", describer):
+        sizes = telegram.photo(png(sign("STOP")), [(90, 60), (320, 213), (1280, 853), (2560, 1706)])
+        photo = telegram.message(5, photo=sizes)
+        await telegram.push(
+            telegram.message(5, text="/read", entities=command("/read"), reply_to_message=photo)
+        )
+        await telegram.wait_for("sendMessage", chat_id=5)
+    assert [type(keys["task"]).__name__ for keys in describer.submitted] == ["Read"]
+    fetched = [c["file_id"] for c in telegram.sent("getFile")]
+    assert fetched == [sizes[2]["file_id"]]  # the largest up to 2048 px, not the 2560 one
+
+
+async def test_the_cli_reads_and_describes(tmp_path, tiny_model_dirs, monkeypatch, capsys):
+    from captioning.__main__ import main
+
+    for name, value in {**tiny_model_dirs.env(), "DEVICE": "cpu"}.items():
+        monkeypatch.setenv(name, value)
+    (tmp_path / "menu.png").write_bytes(png(sign("OPEN 24 HOURS")))
+    assert main(["--json", "--read", str(tmp_path / "menu.png")]) == 0
+    assert json.loads(capsys.readouterr().out) == [
+        {"file": str(tmp_path / "menu.png"), "text": "OPEN 24 HOURS"}
+    ]
+    assert main(["--describe", "--read", str(tmp_path / "menu.png")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == str(tmp_path / "menu.png") and out[1].startswith("  English: ")
+    assert out[-1] == "  Text: OPEN 24 HOURS"
