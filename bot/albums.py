@@ -23,17 +23,20 @@ from .describing import describe_one, owner_id
 from .journal import Deferred
 from .messages import ui_language
 from .pictures import picture_file
+from .reading import read_if_mostly_text
 
 __all__ = ["describe_album"]
 
 
 async def describe_album(message: Message, context: BotContext, *, loud: bool) -> None:
-    """One reply for the whole album; every photo's handler returns once it is sent."""
+    """One reply for the whole album; every photo's handler returns once it is sent. Then the
+    photos that are mostly text get their text read out, each in reply to its photo."""
     svc = context.services
     album, leader = svc.albums.join(message)
     if not leader:
         await album.wait()
         return
+    described: list[tuple[Message, Translated]] = []
     try:
         async with svc.presence.working(message):
             if not await album.settle(svc.timings.album_quiet_s, svc.stopping):
@@ -61,9 +64,12 @@ async def describe_album(message: Message, context: BotContext, *, loud: bool) -
             size = svc.describer.input_size
             pictures = [picture_file(m, size) for m in members]
             await svc.store.remember_reply(sent.chat_id, sent.message_id, owner_id(message), pictures)
+            described = [(m, r) for m, r in zip(members, results, strict=True) if isinstance(r, Translated)]
     except BaseException as exc:
         album.answered(exc)
         raise
     finally:
         svc.albums.close(message)
     album.answered()
+    for member, description in described:
+        await read_if_mostly_text(member, context, description)

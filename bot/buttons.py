@@ -93,7 +93,8 @@ async def on_again(update: Update, context: BotContext) -> None:
         return
     try:
         await reply.edit_text(
-            replies.describe_reply(result, languages, ui), reply_markup=replies.buttons(languages)
+            replies.describe_reply(result, languages, ui),
+            reply_markup=replies.buttons(languages, read=svc.describer.can_read),
         )
     except BadRequest as exc:
         if "not modified" not in str(exc).lower():

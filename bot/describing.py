@@ -105,7 +105,8 @@ async def describe_one(
 
     With ``status`` (a reply and its language), a long wait gets a "queued" reply first.
     Raises InvalidImage, Busy, RequestTimeout, TooBigForTelegram or PictureGone for its own
-    problems; a ``patient`` one raises :class:`Deferred` instead of Busy or RequestTimeout.
+    problems; a ``patient`` one raises :class:`Deferred` instead of Busy (at submit, or as the
+    result) or RequestTimeout.
     """
     svc = context.services
     picture = picture_file(target, svc.describer.input_size)
@@ -124,7 +125,9 @@ async def describe_one(
     except InvalidImage as exc:
         await svc.store.remember_bad_file(picture.unique_id, exc.reason)
         raise
-    except (RequestTimeout, Stopped) as exc:
+    except (Busy, RequestTimeout, Stopped) as exc:
+        # Busy here is a backend that took the picture but couldn't reach its models (a Ray
+        # cluster gone): a group photo waits for it, as for a full queue at submit.
         if patient or isinstance(exc, Stopped):
             raise _deferred(context, exc) from exc
         raise

@@ -85,7 +85,7 @@ async def describe_command(update: Update, context: BotContext) -> None:
         return
     # The person who asked owns the reply's buttons, and the request counts against their quota.
     description = await describe_message(target, context, loud=True, asker=update.effective_user)
-    await read_if_mostly_text(target, context, description, loud=True, asker=update.effective_user)
+    await read_if_mostly_text(target, context, description, asker=update.effective_user)
 
 
 async def auto_command(update: Update, context: BotContext) -> None:
@@ -143,9 +143,8 @@ async def on_error(update: object, context: BotContext) -> None:
     The journal decides what becomes of the update: done, tried again later, or set aside.
     """
     error = context.error
-    if isinstance(error, StoreUnavailable):
+    if isinstance(error, StoreUnavailable):  # the bot stops; the update waits for the next start
         context.services.fatal(error)
-        return
     verdict = context.services.journal.verdict(update, error)
     if verdict == "aside":
         update_id = update.update_id if isinstance(update, Update) else None
@@ -178,7 +177,7 @@ async def _describe(update: Update, context: BotContext) -> None:
         await read_message(msg, context, loud=True)  # "read" as its caption: read, not described
     else:
         description = await describe_message(msg, context, loud=loud)
-        await read_if_mostly_text(msg, context, description, loud=loud)
+        await read_if_mostly_text(msg, context, description)
         if description is not None and loud and msg.caption:
             await answer_caption(msg, context)
 

@@ -17,6 +17,8 @@ it is answered.
   through or fails for good (the chat is gone, the bot was blocked, the file was deleted:
   logged once). A group photo that met a full queue or timed out is tried again the same
   way, within 10 minutes of being sent.
+* An update whose handlers met a database that stayed unusable is never marked done: the bot
+  stops for it (exit status 1), and the next start replays the update.
 * A crash between a reply and its mark gives one duplicate reply, never a lost one.
 """
 
@@ -34,7 +36,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, Re
 from captioning import Stopped
 
 from .settings import Timings
-from .store import Store
+from .store import Store, StoreUnavailable
 
 __all__ = ["LAST_GROUP", "Deferred", "Journal", "minimal"]
 
@@ -196,6 +198,11 @@ class Journal:
         if isinstance(error, Stopped):  # the bot is stopping: the next start does it
             self._verdicts[update_id] = ("busy", None)
             return "retry"
+        if isinstance(error, StoreUnavailable):
+            # The bot is stopping for it; the database may be back by the time the update is
+            # marked, and nothing unanswered may be marked done: it waits for the next start.
+            self._verdicts[update_id] = ("keep", None)
+            return "retry"
         if isinstance(error, ChatMigrated):
             log.info(
                 "update %s: the group became a supergroup (%s); not answered", update_id, error.new_chat_id
@@ -226,6 +233,8 @@ class Journal:
         elif kind == "aside":
             self._attempts.pop(update_id, None)
             await self._set_aside(update_id, f"handling it failed ({detail})")
+        elif kind == "keep":
+            self._attempts.pop(update_id, None)  # pending, for the next start to replay
         else:
             await self._schedule(update, kind, detail)
 

@@ -17,6 +17,7 @@ import logging
 import re
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
+from telegram.error import TelegramError
 
 from captioning import Busy, InvalidImage, Read, RequestTimeout, Stopped, Translate, Translated
 from captioning.languages import native_name
@@ -50,13 +51,14 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # What a caption says when the picture is mostly text: then the text is read without asking.
+# Only words that mean text: "table", "card", "screen", "paper", "bill" or "package" say
+# nothing about text ("a cat on a table"), and a group must not hear about them.
 TEXT_WORDS = frozenset(
     """
-    screenshot screen document documents page pages paper menu sign signs signboard receipt
-    letter poster label labels whiteboard blackboard chalkboard book books text texts note
-    notes newspaper magazine card cards ticket form forms flyer leaflet brochure chart table
-    timetable schedule handwriting writing words message messages email website webpage
-    slide slides presentation invoice bill certificate prescription packaging package
+    screenshot screenshots document documents page pages menu menus sign signs signboard
+    receipt letter poster posters label labels whiteboard blackboard chalkboard text texts
+    note notes newspaper magazine ticket flyer leaflet brochure timetable schedule handwriting
+    writing words email website webpage slide slides invoice certificate prescription
     """.split()  # noqa: SIM905 (a word list reads best as words)
 )
 # A private photo whose caption is one of these is read instead of described.
@@ -102,20 +104,24 @@ def split_text(text: str, size: int = CHUNK) -> list[str]:
 
 
 async def read_if_mostly_text(
-    target: Message,
-    context: BotContext,
-    description: Translated | None,
-    *,
-    loud: bool,
-    asker: User | None = None,
+    target: Message, context: BotContext, description: Translated | None, *, asker: User | None = None
 ) -> None:
     """After a description: a picture that is mostly text gets its text read out at once,
-    unless the chat turned that off (/autoread off)."""
+    unless the chat turned that off (/autoread off).
+
+    Nobody asked for it, and the description is already sent: so it is quiet (no "No text
+    found", no problem explained) and never tried again later, which would send the
+    description twice. Its "Read text" button is still there.
+    """
     svc = context.services
     if description is None or not svc.describer.can_read or not mostly_text(description.english):
         return
-    if (await svc.store.chat_settings(target.chat_id)).autoread:
-        await read_message(target, context, loud=loud, asker=asker)
+    if not (await svc.store.chat_settings(target.chat_id)).autoread:
+        return
+    try:
+        await read_message(target, context, loud=False, asker=asker, automatic=True)
+    except (Deferred, TelegramError) as exc:
+        log.info("message %s: the automatic read was left out: %s", target.message_id, exc)
 
 
 async def read_command(update: Update, context: BotContext) -> None:
@@ -146,9 +152,16 @@ async def autoread_command(update: Update, context: BotContext) -> None:
 
 
 async def read_message(
-    target: Message, context: BotContext, *, loud: bool, asker: User | None = None
+    target: Message,
+    context: BotContext,
+    *,
+    loud: bool,
+    asker: User | None = None,
+    automatic: bool = False,
 ) -> str | None:
-    """Read the picture in ``target`` and reply with its text (or that there is none)."""
+    """Read the picture in ``target`` and reply with its text (or that there is none).
+
+    ``automatic`` (nobody asked): no reply when there is no text, and no waiting for room."""
     svc = context.services
     person = asker or target.from_user
     ui = ui_language(person.language_code if person else None)
@@ -156,11 +169,15 @@ async def read_message(
     picture = picture_for_reading(target, svc.describer.read_size)
     async with svc.presence.working(target):
         try:
-            text = await read_picture(context, target, picture, asker=asker, patient=not loud)
+            text = await read_picture(
+                context, target, picture, asker=asker, patient=not loud and not automatic
+            )
         except (InvalidImage, TooBigForTelegram, PictureGone, Busy, RequestTimeout) as exc:
             if loud:
                 await target.reply_text(problem(exc, ui), do_quote=True)
             return None
+        if automatic and not text.strip():
+            return text
         await send_text(target, text, languages, ui, context, owner=owner_id(target, asker), picture=picture)
     return text
 
@@ -288,9 +305,14 @@ async def on_translate(update: Update, context: BotContext) -> None:
         if is_private(update):
             await reply.reply_text(problem(exc, ui), do_quote=True)
         return
-    lines = [f"{native_name(code)}: {text}" for code in others if (text := result.text(code))]
-    for part in split_text("\n".join(lines))[:MAX_MESSAGES]:
+    blocks = [_translation(native_name(code), text) for code in others if (text := result.text(code))]
+    for part in split_text("\n\n".join(blocks))[:MAX_MESSAGES]:
         await reply.reply_text(part, do_quote=True)
+
+
+def _translation(name: str, text: str) -> str:
+    """One line: "Español: ..."; several: the name on its own line, then the lines as read."""
+    return f"{name}:\n{text}" if "\n" in text else f"{name}: {text}"
 
 
 def _buttons(languages: tuple[str, ...], *, translate: bool) -> InlineKeyboardMarkup:

@@ -2,9 +2,9 @@
 
 ``--ask "what color is the car?"`` puts that question to every picture instead (in English, or
 in a language with a question model: QUESTION_TRANSLATION_MODELS). ``--lang es,fr`` picks
-among the configured translations. ``--read`` reads out the text in each picture instead
-(``--describe --read``: both). Settings come from the environment and ``.env``, as the
-bot's do, with flags on top.
+among the configured translations. ``--read`` reads out the text in each picture instead,
+and loads the reading model (OCR_MODEL) alone (``--describe --read``: both). Settings come
+from the environment and ``.env``, as the bot's do, with flags on top.
 
 Exit status: 0 when every file was described, 1 when any was rejected, 2 for a usage error
 (bad flags or settings, or models that can't be loaded).
@@ -183,17 +183,21 @@ def _describe_files(files: list[Path], readable: list[int], args: argparse.Names
         caption_num_beams=args.num_beams,
         max_batch_size=args.batch_size,
     )
+    reading = args.read
+    describing = args.describe or args.ask is not None or not reading
+    if reading and not settings.ocr_model:
+        raise SettingsError("--read: reading text is off here (OCR_MODEL is empty).")
     languages = _languages(args.lang, settings)
     question = _question(args.ask, settings) if args.ask is not None else None
     timings = Timings()
     from .engine import Engine  # torch loads here, after the arguments are known to be good
     from .images import load_image
 
-    reading, describing = args.read, args.describe or not args.read
     with timings.step("load"):
-        # A question model is only needed for a question in another language than English.
+        # A question model is only needed for a question in another language than English;
+        # reading alone needs neither BLIP-2 nor the translators.
         questions = question is not None and question.language != "en"
-        engine = Engine.load(settings, questions=questions, reading=reading)
+        engine = Engine.load(settings, questions=questions, reading=reading, describing=describing)
     if question is not None and question.language not in engine.question_languages:
         raise SettingsError(
             f"--ask: questions in {english_name(question.language)} need a question model "

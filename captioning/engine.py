@@ -10,6 +10,9 @@ The steps are kept apart so that they can run in different places:
 
 :meth:`Engine.run` is what the executor calls: a task kind, N pictures and N tasks in, N results
 out, in input order, through :data:`Engine.KINDS`, the one table from kind to method.
+
+``Engine.load(describing=False)`` loads the reading model alone (``python -m captioning
+--read``): no BLIP-2, no translators, and no describing kinds in :data:`Engine.KINDS`.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from .questions import Question, prompt
 from .reading import Reader
 from .settings import EngineSettings
 from .tasks import Answer, Describe, Read, Translate, Translated
-from .translation import Translator, clean_text, load_translators
+from .translation import Translator, clean_text, load_translators, translation_pieces
 
 __all__ = ["Engine", "PreparedPicture", "Question", "Translated", "clean_text"]
 
@@ -40,6 +43,10 @@ log = logging.getLogger(__name__)
 
 # Tokens of a question that BLIP-2 is shown; MAX_QUESTION_CHARS keeps real ones well below.
 MAX_QUESTION_TOKENS = 96
+# Characters of a text read that go to Marian in one piece, per token of its output limit
+# (TRANSLATION_MAX_NEW_TOKENS): opus-mt's tokens average 3 to 5 characters, so a piece of
+# 2 characters a token (160 at the default 80) comes back whole.
+PIECE_CHARS_PER_TOKEN = 2
 
 
 @dataclass(frozen=True)
@@ -52,54 +59,80 @@ class PreparedPicture:
 Picture = bytes | Image.Image | PreparedPicture
 
 
+# The kinds that need BLIP-2: an engine loaded to read only has none of them.
+CAPTION_KINDS = ("describe", "describe_detailed", "answer")
+_NO_CAPTIONER = (
+    "Describing needs the caption model (CAPTION_MODEL); this engine was loaded to read text only."
+)
+
+
 class Engine:
-    """BLIP-2, then a translator per language, over batches."""
+    """BLIP-2, then a translator per language, over batches; and a reader of text, if loaded.
+
+    An engine loaded to read only (``Engine.load(describing=False)``) has no captioner,
+    processor or translators: what needs them raises :class:`SettingsError`.
+    """
 
     def __init__(
         self,
-        processor: Blip2Processor,
-        captioner: Blip2ForConditionalGeneration,
+        processor: Blip2Processor | None,
+        captioner: Blip2ForConditionalGeneration | None,
         translators: Mapping[str, Translator],
         settings: EngineSettings,
         *,
         question_translators: Mapping[str, Translator] | None = None,
         reader: Reader | None = None,
     ) -> None:
+        if (processor is None) != (captioner is None):
+            raise ValueError("the caption model needs its processor, and the processor its model")
+        if captioner is None and reader is None:
+            raise ValueError("an engine needs a caption model, a reader, or both")
         self.processor, self.captioner, self.settings = processor, captioner, settings
         self.translators = dict(translators)
         self.question_translators = dict(question_translators or {})
         self.reader = reader
-        self.device, self.dtype = captioner.device, captioner.dtype
-        size = processor.image_processor.size
-        # BLIP-2 looks at a square of this many pixels a side (224 for the hub models).
-        self.input_size = int(size.get("height") or size.get("shortest_edge") or 224)
-        # BLIP-2 must be handed its generation config: it passes generation on to its inner
-        # language model, which would otherwise use bare defaults.
-        base = captioner.generation_config
-        self._caption_generation = _generation_config(
-            base, max_new_tokens=settings.caption_max_new_tokens, num_beams=settings.caption_num_beams
-        )
-        # "Describe again": beam search and room for a longer sentence.
-        self._detailed_generation = _generation_config(
-            base, max_new_tokens=settings.detailed_max_new_tokens, num_beams=settings.detailed_num_beams
-        )
-        # Questions: greedy and short, like the VQA answers BLIP-2 was tuned on.
-        self._answer_generation = _generation_config(
-            base, max_new_tokens=settings.answer_max_new_tokens, num_beams=settings.answer_num_beams
-        )
+        if captioner is not None:
+            self.device, self.dtype = captioner.device, captioner.dtype
+            size = processor.image_processor.size
+            # BLIP-2 looks at a square of this many pixels a side (224 for the hub models).
+            self.input_size = int(size.get("height") or size.get("shortest_edge") or 224)
+            # BLIP-2 must be handed its generation config: it passes generation on to its inner
+            # language model, which would otherwise use bare defaults.
+            base = captioner.generation_config
+            self._caption_generation = _generation_config(
+                base, max_new_tokens=settings.caption_max_new_tokens, num_beams=settings.caption_num_beams
+            )
+            # "Describe again": beam search and room for a longer sentence.
+            self._detailed_generation = _generation_config(
+                base, max_new_tokens=settings.detailed_max_new_tokens, num_beams=settings.detailed_num_beams
+            )
+            # Questions: greedy and short, like the VQA answers BLIP-2 was tuned on.
+            self._answer_generation = _generation_config(
+                base, max_new_tokens=settings.answer_max_new_tokens, num_beams=settings.answer_num_beams
+            )
+        else:  # reading only: the reader's device and picture size
+            self.device, self.dtype = reader.model.device, reader.model.dtype
+            self.input_size = reader.input_size
         # The one table from a task's kind to the method that does it.
-        self.KINDS: dict[str, Callable[[list[Any], list[Any]], list[Any]]] = {
-            "describe": self._describe_tasks,
-            "describe_detailed": self._describe_tasks,
-            "answer": self._answer_tasks,
-            "translate": self._translate_tasks,
-        }
+        self.KINDS: dict[str, Callable[[list[Any], list[Any]], list[Any]]] = {}
+        if captioner is not None:
+            self.KINDS.update(
+                describe=self._describe_tasks,
+                describe_detailed=self._describe_tasks,
+                answer=self._answer_tasks,
+            )
+        self.KINDS["translate"] = self._translate_tasks  # into the languages it has translators for
         if reader is not None:
             self.KINDS["read"] = self._read_tasks
 
     @classmethod
     def load(
-        cls, settings: EngineSettings | None = None, *, questions: bool = True, reading: bool = True
+        cls,
+        settings: EngineSettings | None = None,
+        *,
+        questions: bool = True,
+        reading: bool = True,
+        describing: bool = True,
     ) -> Engine:
         """Load the models named in ``settings`` (default: from the environment and ``.env``).
 
@@ -107,59 +140,67 @@ class Engine:
         :class:`ModelLoadError`. The question translators and the reading model are optional:
         one that can't be loaded is logged in one line, and what it does is off.
         ``questions=False`` or ``reading=False`` leaves them out.
+
+        ``describing=False`` loads the reading model alone (``python -m captioning --read``
+        needs no BLIP-2 and no Marian, some 15 GB): then it is needed, and one that is off
+        (empty OCR_MODEL) is a :class:`SettingsError`.
         """
         settings = settings or EngineSettings.from_env()
+        if not describing and not (reading and settings.ocr_model):
+            raise SettingsError("Reading text is off (OCR_MODEL is empty), and nothing else was asked for.")
         if settings.quantize == "int8" and settings.device.startswith("cuda"):
             check_quantize("int8", torch.device("cuda"), torch.float16)  # refused, in one line
         device = resolve_device(settings.device)
         dtype = resolve_dtype(settings.dtype, device)
         int8 = check_quantize(settings.quantize, device, dtype)
-        if device.type == "cpu" and dtype == torch.float32 and not int8:
+        if describing and device.type == "cpu" and dtype == torch.float32 and not int8:
             log.info(
                 "On the CPU, QUANTIZE=int8 describes about 5x faster in under half the memory "
                 "(BLIP-2 OPT-2.7b: 3.2 s a picture against 17 s, 6.9 GB against 16 GB; "
                 "docs/benchmarks.md)."
             )
         started = time.monotonic()
-        caption = {"role": "caption", "setting": "CAPTION_MODEL"}
-        processor = load_pretrained(Blip2Processor, settings.caption_model, **caption)
-        captioner = load_pretrained(
-            Blip2ForConditionalGeneration,
-            settings.caption_model,
-            **caption,
-            int8=int8,
-            **place(device, dtype),
-        )
-        captioner.to(device).eval()
-        translators = load_translators(
-            settings.translators, settings, device, dtype, role="translation", setting="TRANSLATION_MODELS"
-        )
+        processor = captioner = None
+        translators: dict[str, Translator] = {}
+        question_translators: dict[str, Translator] = {}
+        if describing:
+            processor, captioner = _load_captioner(settings, device, dtype, int8)
+            translators = load_translators(
+                settings.translators,
+                settings,
+                device,
+                dtype,
+                role="translation",
+                setting="TRANSLATION_MODELS",
+            )
 
-        def question_model_failed(code: str, exc: ModelLoadError) -> None:
-            log.warning("%s. Questions in %r are off; the rest works.", str(exc).rstrip("."), code)
+            def question_model_failed(code: str, exc: ModelLoadError) -> None:
+                log.warning("%s. Questions in %r are off; the rest works.", str(exc).rstrip("."), code)
 
-        question_translators = load_translators(
-            settings.question_translators if questions else {},
-            settings,
-            device,
-            dtype,
-            role="question translation",
-            setting="QUESTION_TRANSLATION_MODELS",
-            on_error=question_model_failed,
-        )
+            question_translators = load_translators(
+                settings.question_translators if questions else {},
+                settings,
+                device,
+                dtype,
+                role="question translation",
+                setting="QUESTION_TRANSLATION_MODELS",
+                on_error=question_model_failed,
+            )
         reader = None
         if settings.ocr_model and reading:
             try:
                 reader = Reader.load(settings, device, dtype)
             except ModelLoadError as exc:
+                if not describing:  # reading is all that was asked for
+                    raise
                 log.warning("%s. Reading text is off; the rest works.", str(exc).rstrip("."))
         log.info(
             "Models loaded on %s in %s in %.1f s: caption=%s translations=%s questions=%s reading=%s",
             device,
             "int8" if int8 else str(dtype).removeprefix("torch."),
             time.monotonic() - started,
-            settings.caption_model,
-            ",".join(f"{code}={ref}" for code, ref in settings.translators.items()) or "-",
+            settings.caption_model if describing else "-",
+            ",".join(f"{code}={settings.translators[code]}" for code in translators) or "-",
             ",".join(question_translators) or "-",
             settings.ocr_model if reader is not None else "-",
         )
@@ -188,6 +229,11 @@ class Engine:
         return self.settings.batch_size_for(self.device.type)
 
     @property
+    def can_describe(self) -> bool:
+        """Whether pictures can be described and questions answered (not loaded to read only)."""
+        return self.captioner is not None
+
+    @property
     def can_read(self) -> bool:
         """Whether the text in pictures can be read (OCR_MODEL set, and loaded)."""
         return self.reader is not None
@@ -205,6 +251,8 @@ class Engine:
         if picture is None:
             return None
         reading = getattr(task, "kind", None) == "read" and self.reader is not None
+        if not reading and self.processor is None:
+            raise SettingsError(_NO_CAPTIONER)
         if isinstance(picture, (bytes, bytearray, memoryview)):
             picture = load_image(picture, min_side=self.reader.input_size if reading else self.input_size)
         if reading:
@@ -219,6 +267,8 @@ class Engine:
         try:
             method = self.KINDS[kind]
         except KeyError:
+            if kind in CAPTION_KINDS and self.captioner is None:
+                raise SettingsError(_NO_CAPTIONER) from None
             raise ValueError(f"this engine can't do {kind!r} (it does {', '.join(self.KINDS)})") from None
         if len(tasks) != len(pictures):
             raise ValueError(f"{len(pictures)} pictures but {len(tasks)} tasks")
@@ -237,7 +287,24 @@ class Engine:
         return self.reader.read([p.pixel_values for p in prepared])
 
     def _translate_tasks(self, pictures: list[Any], tasks: list[Translate]) -> list[Translated]:
-        return self._translated([t.text for t in tasks], [t.languages for t in tasks])
+        # Marian translates a sentence, not a page: it reads at most 512 tokens, writes at most
+        # TRANSLATION_MAX_NEW_TOKENS, and on one line. So a menu or a letter goes line by line,
+        # a long line in pieces cut at sentence ends, and the pieces of every text in one batch
+        # per language. Blank lines and the order of lines are kept.
+        limit = PIECE_CHARS_PER_TOKEN * self.settings.translation_max_new_tokens
+        layouts = [[translation_pieces(line, limit) for line in t.text.split("\n")] for t in tasks]
+        pieces, languages = [], []
+        for task, lines in zip(tasks, layouts, strict=True):
+            for line in lines:
+                pieces += line
+                languages += [task.languages] * len(line)
+        done = iter(self.translate(pieces, languages))
+        results = []
+        for task, lines in zip(tasks, layouts, strict=True):
+            translated = [[next(done) for _ in line] for line in lines]
+            codes = [c for c in self.translators if c in task.languages] if any(lines) else []
+            results.append(Translated(task.text, {code: _rejoined(translated, code) for code in codes}))
+        return results
 
     # -- forward: the only code that touches the models ------------------------------------
 
@@ -246,6 +313,8 @@ class Engine:
 
         ``detailed`` uses beam search and a longer limit (DETAILED_NUM_BEAMS, ..._MAX_NEW_TOKENS).
         """
+        if self.captioner is None:
+            raise SettingsError(_NO_CAPTIONER)
         if not pictures:
             return []
         pixel_values = self._pixels(pictures)
@@ -263,6 +332,8 @@ class Engine:
         Each row is the picture's query tokens, BOS and ``Question: ... Answer:``, padded on
         the left so that every row's answer starts at the same column.
         """
+        if self.captioner is None:
+            raise SettingsError(_NO_CAPTIONER)
         if len(questions) != len(pictures):
             raise ValueError(f"{len(pictures)} pictures but {len(questions)} questions")
         if not pictures:
@@ -351,9 +422,10 @@ class Engine:
         """One small batch of each kind, so the first person doesn't pay for start-up; seconds."""
         started = time.monotonic()
         grey = Image.new("RGB", (self.input_size,) * 2, (128, 128, 128))
-        self.describe([grey, grey])
-        for code in self.question_languages:
-            self.answer([grey], [Question("what color is it?", code)])
+        if self.captioner is not None:
+            self.describe([grey, grey])
+            for code in self.question_languages:
+                self.answer([grey], [Question("what color is it?", code)])
         if self.reader is not None:
             self.read([grey])
         return time.monotonic() - started
@@ -371,10 +443,31 @@ class Engine:
         return [Translated(e, t) for e, t in zip(english, translations, strict=True)]
 
 
+def _load_captioner(
+    settings: EngineSettings, device: torch.device, dtype: torch.dtype, int8: bool
+) -> tuple[Blip2Processor, Blip2ForConditionalGeneration]:
+    caption = {"role": "caption", "setting": "CAPTION_MODEL"}
+    processor = load_pretrained(Blip2Processor, settings.caption_model, **caption)
+    captioner = load_pretrained(
+        Blip2ForConditionalGeneration,
+        settings.caption_model,
+        **caption,
+        int8=int8,
+        int8_cache=settings.int8_cache,
+        **place(device, dtype),
+    )
+    return processor, captioner.to(device).eval()
+
+
 def _generation_config(base: GenerationConfig, **settings: int) -> GenerationConfig:
     config = copy.deepcopy(base)
     config.update(**settings)
     return config
+
+
+def _rejoined(lines: list[list[dict[str, str]]], code: str) -> str:
+    """The translations into ``code`` of each line's pieces, put back into lines."""
+    return "\n".join(" ".join(piece[code] for piece in line if piece.get(code)) for line in lines)
 
 
 def _same_length(inputs: Sequence[object], outputs: list[str]) -> list[str]:

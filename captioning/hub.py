@@ -17,14 +17,16 @@ The models then load from the local snapshot, so ``from_pretrained`` never touch
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
 from .errors import ModelLoadError
 
-__all__ = ["locate", "size_text"]
+__all__ = ["locate", "revision", "size_text"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 WANTED = ["*.json", "*.txt", "*.model", "*.spm", "*.jinja", "*.safetensors", "*.bin", "*.py"]
 # When a repository has safetensors weights, its pickled copies are never read.
 PICKLED = ["*.bin", "*.pt", "*.pth", "*.ckpt"]
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
 def locate(name: str, *, role: str, setting: str) -> str:
@@ -99,6 +102,18 @@ def locate(name: str, *, role: str, setting: str) -> str:
         raise ModelLoadError(
             f"Downloading the {role} model {name} failed ({_first_line(exc)}); run again to resume it."
         ) from exc
+
+
+def revision(folder: str | Path) -> str:
+    """Which version of a model ``folder`` holds: a hub snapshot's commit (the cache keeps each
+    in ``.../snapshots/<commit>``); for any other folder, a digest of its files' names, sizes
+    and modification times, which changes when a file is replaced."""
+    folder = Path(folder)
+    if folder.parent.name == "snapshots" and _COMMIT.match(folder.name):
+        return folder.name
+    files = sorted(path for path in folder.iterdir() if path.is_file())
+    stamps = [f"{path.name}:{path.stat().st_size}:{path.stat().st_mtime_ns}" for path in files]
+    return "files:" + hashlib.sha256("\n".join(stamps).encode()).hexdigest()[:16]
 
 
 def _no_such_model(name: str, role: str, setting: str) -> ModelLoadError:

@@ -7,6 +7,7 @@ found, downloaded or loaded becomes one :class:`ModelLoadError` sentence, never 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -77,10 +78,18 @@ def place(device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
 
 
 def load_pretrained(
-    loader: Any, name: str, *, role: str, setting: str, int8: bool = False, **kwargs: Any
+    loader: Any,
+    name: str,
+    *,
+    role: str,
+    setting: str,
+    int8: bool = False,
+    int8_cache: str | Path | None = None,
+    **kwargs: Any,
 ) -> Any:
     """``loader.from_pretrained`` on the model's local files (see :mod:`captioning.hub`);
-    with ``int8``, a model quantized as it loads (see :mod:`captioning.quantize`).
+    with ``int8``, a model quantized as it loads (see :mod:`captioning.quantize`), or loaded
+    from ``int8_cache`` (a folder: ``EngineSettings.int8_cache``) where an earlier start saved it.
 
     Any failure is one :class:`ModelLoadError` that names the model and its setting.
     """
@@ -91,7 +100,7 @@ def load_pretrained(
         if int8:
             from .quantize import load_int8
 
-            return load_int8(loader, folder)
+            return load_int8(loader, folder, cache=int8_cache, name=name)
         return loader.from_pretrained(folder, **kwargs)
     except Exception as exc:  # a tokenizer given the wrong folder raises TypeError, and so on
         text = str(exc).strip()

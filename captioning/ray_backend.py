@@ -11,7 +11,9 @@ backend knows no task: a new task needs nothing here.
   replica (or the one it restarts), up to ``retries`` times.
 * A cluster or application that can't be reached: the pictures get :class:`Busy` ("try again
   shortly") at once, and a later batch tries to reconnect, so the bot recovers by itself.
-  ``connected`` says which it is, for ``/healthz``.
+  ``connected`` says which it is, for ``/healthz``. An application that goes away once
+  connected (deleted, or failed) is the same: Serve's handle says so at once, not after the
+  deadline. Serve's own queue being full (``max_queued_requests``) is Busy too.
 
 Importing this module imports ray, not torch.
 """
@@ -26,6 +28,7 @@ from typing import Any
 import ray
 from ray import serve
 from ray.exceptions import RayError, RayTaskError
+from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 
 from .errors import Busy, InferenceError, InvalidImage, RequestTimeout
 
@@ -125,6 +128,13 @@ class RayBackend:
                     results[i] = RequestTimeout(
                         "Describing this picture took too long; please try again later."
                     )
+                except DeploymentUnavailableError as exc:  # deleted or failed: reconnect later
+                    if self._handle is not None:
+                        log.warning("Ray Serve application unavailable: %s", _first_line(exc))
+                    self._handle = None
+                    results[i] = _busy()
+                except BackPressureError:
+                    results[i] = _busy()
                 except (RayError, ConnectionError) as exc:
                     # RayActorError and kin: the replica died mid-request. Send it again:
                     # Serve routes it to a live replica, or to the one it restarts.
@@ -132,12 +142,12 @@ class RayBackend:
                         "Replica lost mid-request (%s); sending the picture again", type(exc).__name__
                     )
                     waiting.append(i)
-            if not waiting:
+            if not waiting or self._handle is None:
                 break
             pause = min(0.5 * 2**attempt, 5.0, max(0.0, deadline - time.monotonic()))
             if attempt < self.retries and pause > 0:
                 time.sleep(pause)
-        if waiting:  # still lost after every retry: reconnect before the next batch
+        if waiting and self._handle is not None:  # lost after every retry: reconnect next batch
             log.warning(
                 "Ray Serve lost %d picture(s) after %d tries; reconnecting", len(waiting), self.retries + 1
             )

@@ -65,7 +65,12 @@ class Reader:
         processor = load_pretrained(AutoProcessor, settings.ocr_model, **names)
         int8 = settings.quantize == "int8"
         model = load_pretrained(
-            Florence2ForConditionalGeneration, settings.ocr_model, **names, int8=int8, **place(device, dtype)
+            Florence2ForConditionalGeneration,
+            settings.ocr_model,
+            **names,
+            int8=int8,
+            int8_cache=settings.int8_cache,
+            **place(device, dtype),
         )
         return cls(processor, model.to(device).eval(), settings)
 

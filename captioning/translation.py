@@ -22,7 +22,7 @@ from .settings import EngineSettings, ModelRef
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["MarianTranslator", "Translator", "clean_text", "load_translators"]
+__all__ = ["MarianTranslator", "Translator", "clean_text", "load_translators", "translation_pieces"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,32 @@ class Translator(Protocol):
 def clean_text(text: str) -> str:
     """Generated text -> one tidy line: no stray whitespace or line breaks."""
     return re.sub(r"\s+", " ", text).strip()
+
+
+# Where a sentence ends: . ! ? or … followed by a space.
+_SENTENCE_END = re.compile(r"(?<=[.!?\u2026])\s+")
+
+
+def translation_pieces(line: str, max_chars: int) -> list[str]:
+    """One line of text -> the pieces to translate it in, each at most ``max_chars`` long.
+
+    A line that fits is one piece; a longer one is cut into its sentences, and a sentence still
+    too long between words (a word longer than ``max_chars`` at ``max_chars``). A blank line has
+    no pieces.
+    """
+    line = " ".join(line.split())
+    if len(line) <= max_chars:
+        return [line] if line else []
+    pieces: list[str] = []
+    for sentence in _SENTENCE_END.split(line):
+        while len(sentence) > max_chars:
+            cut = sentence.rfind(" ", 0, max_chars + 1)
+            cut = cut if cut > 0 else max_chars
+            pieces.append(sentence[:cut].rstrip())
+            sentence = sentence[cut:].lstrip()
+        if sentence:
+            pieces.append(sentence)
+    return pieces
 
 
 class MarianTranslator:
@@ -78,7 +104,13 @@ class MarianTranslator:
             tokenizer = load_pretrained(MarianTokenizer, ref.name, role=role, setting=setting)
             int8 = settings.quantize == "int8"
             model = load_pretrained(
-                MarianMTModel, ref.name, role=role, setting=setting, int8=int8, **place(device, dtype)
+                MarianMTModel,
+                ref.name,
+                role=role,
+                setting=setting,
+                int8=int8,
+                int8_cache=settings.int8_cache,
+                **place(device, dtype),
             )
             shared[ref.name] = (tokenizer, model.to(device).eval())
         tokenizer, model = shared[ref.name]

@@ -33,7 +33,7 @@ from .hub import locate
 from .settings import EngineSettings, ModelRef
 from .translation import clean_text
 
-__all__ = ["CTranslate2Model", "CTranslate2Translator", "convert"]
+__all__ = ["CTranslate2Model", "CTranslate2Translator", "convert", "translator_options"]
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +138,24 @@ def _decoding(generation: Any, tokenizer: Any) -> dict[str, Any]:
     }
 
 
+def translator_options(device: Any, compute_type: str, *, threads: int | None = None) -> dict[str, Any]:
+    """The ``ctranslate2.Translator`` keyword arguments for ``device`` (a ``torch.device`` or
+    its name) and ``compute_type`` (CT2_COMPUTE_TYPE; "auto" is int8_float16 on a GPU, int8 on
+    the CPU). CTranslate2 takes a device's type and index apart: cuda:1 is device="cuda",
+    device_index=1 (the type alone would run on GPU 0)."""
+    import torch
+
+    device = torch.device(device)
+    if compute_type == "auto":
+        compute_type = "int8_float16" if device.type == "cuda" else "int8"
+    return {
+        "device": device.type,
+        "device_index": device.index or 0,
+        "compute_type": compute_type,
+        "intra_threads": threads or min(4, os.cpu_count() or 1),
+    }
+
+
 class CTranslate2Model:
     """A converted Marian, loaded once; one or more :class:`CTranslate2Translator` use it."""
 
@@ -145,7 +163,7 @@ class CTranslate2Model:
         self,
         ref_name: str,
         settings: EngineSettings,
-        device: str,
+        device: Any,
         *,
         role: str,
         setting: str,
@@ -155,9 +173,8 @@ class CTranslate2Model:
         from transformers import MarianTokenizer
 
         source = Path(locate(ref_name, role=role, setting=setting))
-        compute_type = settings.ct2_compute_type
-        if compute_type == "auto":
-            compute_type = "int8_float16" if device == "cuda" else "int8"
+        options = translator_options(device, settings.ct2_compute_type, threads=threads)
+        compute_type = options["compute_type"]
         cache = Path(settings.ct2_cache_dir).expanduser()
         folder = cache_folder(source, cache, compute_type)
         try:
@@ -166,12 +183,7 @@ class CTranslate2Model:
                 convert(source, folder, compute_type)
             self.decoding = json.loads((folder / _DECODING).read_text(encoding="utf-8"))
             self.tokenizer = MarianTokenizer.from_pretrained(folder / _TOKENIZER)
-            self.translator = ct2.Translator(
-                str(folder),
-                device=device,
-                compute_type=compute_type,
-                intra_threads=threads or min(4, os.cpu_count() or 1),
-            )
+            self.translator = ct2.Translator(str(folder), **options)
         except ModelLoadError:
             raise
         except Exception as exc:
@@ -211,9 +223,7 @@ class CTranslate2Translator:
     ) -> CTranslate2Translator:
         shared = {} if shared is None else shared
         if ref.name not in shared:  # a multi-target model serves each of its languages, loaded once
-            shared[ref.name] = CTranslate2Model(
-                ref.name, settings, str(getattr(device, "type", device)), role=role, setting=setting
-            )
+            shared[ref.name] = CTranslate2Model(ref.name, settings, device, role=role, setting=setting)
         return cls(
             shared[ref.name],
             num_beams=settings.translation_num_beams,

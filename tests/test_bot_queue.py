@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from captioning import QueueFull, RequestTimeout, TooManyQueued
+from captioning import Busy, QueueFull, RequestTimeout, TooManyQueued
 from tests import pictures
 from tests.bot_harness import FAST, running_bot
 from tests.test_bot import SlowDescriber
@@ -171,3 +171,37 @@ async def test_a_group_photo_that_never_finds_room_is_given_up_after_its_time(te
         await until_handled(tmp_path / "state", update)
     assert telegram.count("sendMessage", -100500) == 0  # nothing said to the group
     assert 2 <= describer.tries < 50  # tried again a few times, then given up
+
+
+class UnreachableForAWhile:
+    """The real executor behind a backend that can't be reached for the first few pictures: as
+    the Ray backend does, the queue takes each one and its result is Busy."""
+
+    def __init__(self, inner, failures: int) -> None:
+        self.inner, self.failures, self.tries = inner, failures, 0
+        self.ready = True
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def submit(self, picture, task=None, **keys):
+        self.tries += 1
+        if self.tries <= self.failures:
+            return RefusingDescriber(Busy("The picture service is unreachable right now."), at_submit=False)
+        return self.inner.submit(picture, task, **keys)
+
+
+async def test_a_group_photo_whose_backend_is_unreachable_is_answered_once_it_is_back(
+    telegram, executor, tmp_path
+):
+    describer = UnreachableForAWhile(executor, failures=2)
+    timings = dataclasses.replace(FAST, busy_retry_delays_s=(0.1,))
+    async with running_bot(telegram, tmp_path / "state", describer, timings=timings):
+        update = await telegram.push(
+            telegram.message(-100500, user_id=12, photo=telegram.photo(pictures.jpeg("red")))
+        )
+        await until_handled(tmp_path / "state", update)
+        replies = telegram.sent("sendMessage", -100500)
+    assert describer.tries == 3  # not marked done while the backend was away
+    [reply] = replies
+    assert "A red square." in reply["text"]  # no "busy" noise in the group: just the answer

@@ -350,3 +350,30 @@ def test_lang_picks_among_the_configured_translations(tmp_path, tiny_model_dirs,
     ]
     assert main(["--lang", "de", str(tmp_path / "red.jpg")]) == 2
     assert "--lang: de not configured; TRANSLATION_MODELS has es, fr, pt." in capsys.readouterr().err
+
+
+def test_read_alone_loads_neither_the_caption_model_nor_the_translators(
+    tmp_path, model_env, monkeypatch, capsys
+):
+    from tests.tiny_reader import sign
+
+    # A first "--read menu.jpg" must not download BLIP-2 and Marian (some 15 GB) it won't use.
+    nowhere = str(tmp_path / "not-downloaded")
+    monkeypatch.setenv("CAPTION_MODEL", nowhere)
+    monkeypatch.setenv("TRANSLATION_MODELS", f"es={nowhere}")
+    monkeypatch.setenv("QUESTION_TRANSLATION_MODELS", f"es={nowhere}")
+    (tmp_path / "menu.png").write_bytes(pictures.encode(sign("OPEN 24 HOURS"), "PNG"))
+    assert main(["--read", str(tmp_path / "menu.png")]) == 0
+    assert capsys.readouterr().out.splitlines() == [str(tmp_path / "menu.png"), "  Text: OPEN 24 HOURS"]
+    assert main(["--describe", "--read", str(tmp_path / "menu.png")]) == 2
+    [error] = capsys.readouterr().err.strip().splitlines()
+    assert error.startswith("error: ") and "caption model" in error
+
+
+def test_read_with_reading_off_says_so_in_one_line(tmp_path, model_env, monkeypatch, capsys):
+    monkeypatch.setenv("OCR_MODEL", "")
+    (tmp_path / "menu.png").write_bytes(pictures.jpeg("red"))
+    assert main(["--read", str(tmp_path / "menu.png")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == ["error: --read: reading text is off here (OCR_MODEL is empty)."]

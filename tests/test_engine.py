@@ -7,9 +7,18 @@ import logging
 import pytest
 import torch
 
-from captioning import Engine, InvalidImage, ModelLoadError, Translated, clean_text
+from captioning import (
+    Engine,
+    InvalidImage,
+    ModelLoadError,
+    SettingsError,
+    Translate,
+    Translated,
+    clean_text,
+)
 from tests import pictures
 from tests.tiny_models import COLORS, caption_for, square, translation_for
+from tests.tiny_reader import sign
 
 
 def R(english: str, spanish: str) -> Translated:
@@ -72,6 +81,75 @@ def test_only_the_languages_asked_for_are_translated(engine):
         {},
         {"es": "un cuadrado azul"},
     ]
+
+
+class RecordingTranslator:
+    """A real translator that notes each batch it is given."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.batches = inner, []
+
+    def translate(self, texts):
+        self.batches.append(list(texts))
+        return self.inner.translate(texts)
+
+
+def test_a_text_read_is_translated_line_by_line_keeping_its_lines(engine):
+    menu = "a red square\nred\n\na blue square\nyes"
+    [result] = engine.run("translate", [None], [Translate(menu, ("es",))])
+    assert result == Translated(menu, {"es": "un cuadrado rojo\nrojo\n\nun cuadrado azul\nsí"})
+
+
+def test_the_lines_of_every_text_go_to_the_translator_in_one_batch(engine):
+    spanish = RecordingTranslator(engine.translators["es"])
+    recorded = Engine(engine.processor, engine.captioner, {"es": spanish}, engine.settings)
+    tasks = [Translate("a red square\n\nyes"), Translate("  \n"), Translate("blue\na white square")]
+    results = recorded.run("translate", [None] * 3, tasks)
+    assert spanish.batches == [["a red square", "yes", "blue", "a white square"]]
+    assert [r.translations for r in results] == [
+        {"es": "un cuadrado rojo\n\nsí"},
+        {},  # nothing to translate
+        {"es": "azul\nun cuadrado blanco"},
+    ]
+
+
+def test_a_long_line_is_translated_a_sentence_at_a_time(engine):
+    line = "a red square. a blue square. " * 20  # far beyond what Marian gives back in one go
+    [result] = engine.run("translate", [None], [Translate(line, ("es",))])
+    assert result.translations["es"] == " ".join(["un cuadrado rojo un cuadrado azul"] * 20)
+
+
+def test_an_overlong_line_is_cut_at_sentence_ends_then_between_words():
+    from captioning.translation import translation_pieces
+
+    assert translation_pieces("Soup. Salad! Bread?", 100) == ["Soup. Salad! Bread?"]
+    assert translation_pieces("Soup of the day. Salad! Bread? Yes", 12) == [
+        "Soup of the",
+        "day.",
+        "Salad!",
+        "Bread?",
+        "Yes",
+    ]
+    assert all(len(p) <= 10 for p in translation_pieces("x" * 25 + " " + "word " * 9, 10))
+
+
+def test_an_engine_loaded_to_read_only_reads_and_says_it_cant_describe(engine_settings, tmp_path):
+    nowhere = str(tmp_path / "not-downloaded")  # neither BLIP-2 nor Marian is loaded
+    settings = engine_settings.with_overrides(caption_model=nowhere, translation_models=f"es={nowhere}")
+    reader = Engine.load(settings, describing=False)
+    assert reader.can_read and not reader.can_describe
+    assert "read" in reader.KINDS and "describe" not in reader.KINDS
+    assert reader.warm_up() > 0
+    assert reader.read([sign("STOP")]) == ["STOP"]
+    with pytest.raises(SettingsError, match="CAPTION_MODEL"):
+        reader.describe([square("red")])
+    with pytest.raises(SettingsError, match="CAPTION_MODEL"):
+        reader.prepare(pictures.jpeg("red"))
+
+
+def test_an_engine_that_would_do_nothing_is_refused(engine_settings):
+    with pytest.raises(SettingsError, match="OCR_MODEL"):
+        Engine.load(engine_settings.with_overrides(ocr_model=""), describing=False)
 
 
 def test_a_task_kind_the_engine_doesnt_know_is_a_clear_error(engine):

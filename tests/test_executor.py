@@ -68,7 +68,8 @@ class FakeEngine:
             ]
         else:
             results = [Translated(n.decode(), {"es": n.decode() + "!"}) for n in names]
-        return results + results[: self.extra]  # a backend that breaks the contract, if asked
+        # A backend that breaks the contract, if asked: ``extra`` results too many, or too few.
+        return results + results[: self.extra] if self.extra >= 0 else results[: self.extra]
 
 
 class OutOfMemoryError(RuntimeError):
@@ -345,10 +346,11 @@ async def test_the_real_engine_answers_questions_batched_with_descriptions(engin
     ]
 
 
-async def test_a_backend_that_breaks_the_batch_contract_fails_its_batch_not_the_thread(started):
-    # One result too many: that batch's requests fail (each alone, after the split), and the
-    # model thread carries on with the next batch.
-    engine = FakeEngine(extra=1)
+@pytest.mark.parametrize("extra", [1, -1], ids=["one too many", "one too few"])
+async def test_a_backend_that_breaks_the_batch_contract_fails_its_batch_not_the_thread(started, extra):
+    # One result too many or too few: that batch's requests fail (each alone, after the split),
+    # and the model thread carries on with the next batch.
+    engine = FakeEngine(extra=extra)
     executor = await started(engine)
     first = await hold(engine, executor)
     broken = [executor.submit(f"x{i}".encode(), lane=i) for i in range(2)]

@@ -120,6 +120,23 @@ def test_the_ctranslate2_conversion_is_done_once_and_reused(tiny_model_dirs, tmp
     assert len(list((tmp_path / "ct2").iterdir())) == 3
 
 
+def test_ctranslate2_runs_on_the_gpu_device_names():
+    import torch
+
+    from captioning.translation_ct2 import translator_options
+
+    on_second_gpu = translator_options(torch.device("cuda:1"), "int8_float16", threads=2)
+    assert on_second_gpu == {
+        "device": "cuda",
+        "device_index": 1,  # not GPU 0, as with the device's type alone
+        "compute_type": "int8_float16",
+        "intra_threads": 2,
+    }
+    assert translator_options("cuda", "auto")["device_index"] == 0
+    assert translator_options("cuda", "auto")["compute_type"] == "int8_float16"
+    assert translator_options("cpu", "auto")["compute_type"] == "int8"
+
+
 # -- chats choose their languages ---------------------------------------------------------------
 
 
@@ -223,3 +240,32 @@ async def test_a_question_in_a_language_without_its_model_asks_for_english(
         )
         replies = await telegram.wait_for("sendMessage", count=2, chat_id=5)
     assert replies[1]["text"] == "I can't take questions in Français here; please ask in English."
+
+
+async def test_lang_both_still_means_english_and_spanish(telegram, polyglot_executor, tmp_path):
+    async with running_bot(telegram, tmp_path / "state", polyglot_executor):
+        for n, text in enumerate(["/lang fr", "/lang both"], start=1):
+            await telegram.push(telegram.message(5, text=text, entities=command(text)))
+            await telegram.wait_for("sendMessage", count=n, chat_id=5)
+        await telegram.push(telegram.message(5, photo=telegram.photo(pictures.jpeg("red"))))
+        replies = await telegram.wait_for("sendMessage", count=3, chat_id=5)
+    assert [r["text"] for r in replies] == [
+        "Descriptions here will be in: Français.",
+        "Descriptions here will be in: English, Español.",
+        "Automatic description / Descripción automática\nEnglish: A red square.\nEspañol: Un cuadrado rojo.",
+    ]
+
+
+async def test_a_groups_languages_survive_a_restart(telegram, polyglot_executor, tmp_path):
+    telegram.members[(GROUP, ADMIN)] = "administrator"
+    state = tmp_path / "state"
+    async with running_bot(telegram, state, polyglot_executor):
+        choice = "/lang en fr"
+        await telegram.push(telegram.message(GROUP, user_id=ADMIN, text=choice, entities=command(choice)))
+        [done] = await telegram.wait_for("sendMessage", chat_id=GROUP)
+    assert done["text"] == "Descriptions here will be in: English, Français."
+    async with running_bot(telegram, state, polyglot_executor):
+        photo = telegram.photo(pictures.jpeg("blue"))
+        await telegram.push(telegram.message(GROUP, user_id=MEMBER, photo=photo))
+        replies = await telegram.wait_for("sendMessage", count=2, chat_id=GROUP)
+    assert replies[1]["text"] == "Automatic description\nEnglish: A blue square.\nFrançais: Un carré bleu."

@@ -7,6 +7,7 @@ import asyncio
 import collections
 import dataclasses
 import json
+import logging
 import signal
 import sqlite3
 import threading
@@ -389,12 +390,13 @@ async def test_sigterm_finishes_or_keeps_what_is_in_flight(
     assert all(n == 1 for n in descriptions_by_photo(telegram).values())  # once each, no repeat
 
 
-def hold_lock(path, seconds: float, locked: threading.Event) -> None:
-    """What a backup tool or the sqlite3 shell does: an exclusive transaction, held a while."""
+def hold_lock(path, seconds: float, locked: threading.Event, release: threading.Event | None = None) -> None:
+    """What a backup tool or the sqlite3 shell does: an exclusive transaction, held a while
+    (or until ``release``)."""
     db = sqlite3.connect(path, isolation_level=None, timeout=30)
     db.execute("BEGIN EXCLUSIVE")
     locked.set()
-    threading.Event().wait(seconds)
+    (release or threading.Event()).wait(seconds)
     db.execute("ROLLBACK")
     db.close()
 
@@ -460,3 +462,68 @@ async def test_a_database_that_stays_locked_stops_the_bot_with_one_line(
     assert len(stops) == 1 and "database" in stops[0] and "supervisor" in stops[0]
     assert "Traceback" not in process.output
     assert telegram.confirmed_offset == 0  # never confirmed what wasn't journaled
+
+
+class LockedAfterDescribing:
+    """The real executor; once a picture is described, a backup tool locks the database until
+    the bot gives up on it, and lets go at once: the database is back before the update's end."""
+
+    def __init__(self, inner, path) -> None:
+        self.inner, self.path = inner, path
+        self.release, self.holder = threading.Event(), None
+        self.ready = True
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def submit(self, picture, task=None, **keys):
+        ticket = self.inner.submit(picture, task, **keys)
+        outer = self
+
+        class Ticket:
+            position = ticket.position
+
+            async def result(self):
+                described = await ticket.result()
+                locked = threading.Event()
+                outer.holder = threading.Thread(
+                    target=hold_lock, args=(outer.path, 60.0, locked, outer.release)
+                )
+                outer.holder.start()
+                await asyncio.to_thread(locked.wait, 10)
+                return described
+
+        return Ticket()
+
+
+class SetOnLine(logging.Handler):
+    def __init__(self, text: str, event: threading.Event) -> None:
+        super().__init__()
+        self.text, self.event = text, event
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.event.set()
+
+
+async def test_an_update_that_met_an_unusable_database_is_not_marked_done(telegram, executor, tmp_path):
+    state = tmp_path / "state"
+    describer = LockedAfterDescribing(executor, state / "bot.sqlite3")
+    watcher = SetOnLine("Stopping:", describer.release)  # the bot gave up on the database
+    logging.getLogger("bot").addHandler(watcher)
+    try:
+        async with running_bot(telegram, state, describer, state_db_timeout_s=0.5):
+            update_id = await telegram.push(
+                telegram.message(-100500, user_id=12, photo=telegram.photo(pictures.jpeg("red")))
+            )
+            assert await asyncio.to_thread(describer.release.wait, 30)
+        # The bot stopped after the update's handlers all ran, the database usable again.
+        await asyncio.to_thread(describer.holder.join, 10)
+    finally:
+        logging.getLogger("bot").removeHandler(watcher)
+    assert telegram.count("sendMessage", -100500) == 0
+    assert journaled(state) == {update_id: False}  # not answered, so not done: kept for the next start
+    async with running_bot(telegram, state, executor):
+        [reply] = await telegram.wait_for("sendMessage", chat_id=-100500)
+        await until_handled(state, update_id)
+    assert "A red square." in reply["text"]

@@ -1,14 +1,22 @@
-"""int8 on the CPU: the same words as float32 from every model, batched as before, in int8 layers."""
+"""int8 on the CPU: the same words as float32 from every model, batched as before, in int8 layers;
+quantized once, then loaded from the cache."""
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
+from transformers import Blip2ForConditionalGeneration, MarianMTModel
 
 from captioning import Engine, EngineSettings, Question, SettingsError
+from captioning.models import load_pretrained
+from captioning.quantize import cache_entry, load_int8
 from tests import pictures
 from tests.tiny_models import COLORS, square
 from tests.tiny_reader import SIGNS, sign
@@ -16,7 +24,8 @@ from tests.tiny_reader import SIGNS, sign
 
 @pytest.fixture(scope="module")
 def both(tiny_model_dirs) -> dict[str, Engine]:
-    env = {**tiny_model_dirs.env(more_languages=True), "DEVICE": "cpu"}
+    # Quantized afresh (no cache): what a cached model must equal.
+    env = {**tiny_model_dirs.env(more_languages=True), "DEVICE": "cpu", "QUANTIZED_CACHE_DIR": "off"}
     return {q: Engine.load(EngineSettings.from_env({**env, "QUANTIZE": q})) for q in ("none", "int8")}
 
 
@@ -73,10 +82,8 @@ def test_int8_on_a_gpu_is_one_clear_line(engine_settings):
 
 
 def test_the_cli_takes_quantize_and_refuses_it_on_a_gpu(tmp_path, tiny_model_dirs):
-    import os
-
     (tmp_path / "red.jpg").write_bytes(pictures.jpeg("red"))
-    env = {**os.environ, **tiny_model_dirs.env()}
+    env = {**os.environ, **tiny_model_dirs.env(), "QUANTIZED_CACHE_DIR": str(tmp_path / "int8")}
     run = [sys.executable, "-m", "captioning", str(tmp_path / "red.jpg"), "--quantize", "int8"]
     result = subprocess.run([*run, "--device", "cpu"], capture_output=True, text=True, env=env, timeout=240)
     assert result.returncode == 0, result.stderr
@@ -86,3 +93,129 @@ def test_the_cli_takes_quantize_and_refuses_it_on_a_gpu(tmp_path, tiny_model_dir
     assert result.stderr.strip().splitlines() == [
         "error: QUANTIZE=int8 runs on the CPU only; on a GPU, use DTYPE=float16 (the default there)."
     ]
+
+
+# -- the cache: the first start quantizes and saves, later ones load --------------------------
+
+
+def said(caplog: pytest.LogCaptureFixture, words: str) -> list[str]:
+    return [
+        r.getMessage() for r in caplog.records if r.name == "captioning.quantize" and words in r.getMessage()
+    ]
+
+
+def test_a_second_start_loads_the_int8_models_from_the_cache_and_says_the_same(
+    both, tiny_model_dirs, tmp_path, caplog
+):
+    caplog.set_level(logging.INFO, logger="captioning.quantize")
+    env = {
+        **tiny_model_dirs.env(more_languages=True),
+        "DEVICE": "cpu",
+        "QUANTIZE": "int8",
+        "QUANTIZED_CACHE_DIR": str(tmp_path / "int8"),
+    }
+    first = Engine.load(EngineSettings.from_env(env))
+    # Caption, en->es, en->fr/pt (one model for both), es->en, reading: five models, five files.
+    assert len(said(caplog, "; saved to")) == 5
+    assert len(list((tmp_path / "int8").glob("*.safetensors"))) == 5
+    caplog.clear()
+    second = Engine.load(EngineSettings.from_env(env))
+    assert said(caplog, "Quantized") == []
+    assert len(said(caplog, "from the cache")) == 5
+    assert work(second) == work(first) == work(both["int8"])
+    assert quantized(second.captioner) == quantized(both["int8"].captioner)
+
+
+def int8_state(model: torch.nn.Module) -> dict[str, torch.Tensor | None]:
+    """Every number an int8 model computes with: int8 weights, scales, biases, other tensors."""
+    state: dict[str, torch.Tensor | None] = {}
+    for name, module in model.named_modules():
+        if "quantized" in type(module).__module__ and hasattr(module, "_weight_bias"):
+            weight, state[f"{name}.bias"] = module._weight_bias()
+            state[f"{name}.int8"] = weight.int_repr()
+            state[f"{name}.scales"] = weight.q_per_channel_scales()
+            state[f"{name}.zero_points"] = weight.q_per_channel_zero_points()
+    named = [*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)]
+    return {**state, **dict(named)}
+
+
+def same(a: torch.Tensor | None, b: torch.Tensor | None) -> bool:
+    return a is b is None or (a is not None and b is not None and a.dtype == b.dtype and torch.equal(a, b))
+
+
+def test_a_cached_model_is_exactly_the_model_it_was_saved_from(tiny_model_dirs, tmp_path):
+    fresh = load_int8(Blip2ForConditionalGeneration, tiny_model_dirs.caption, cache=tmp_path)
+    cached = load_int8(Blip2ForConditionalGeneration, tiny_model_dirs.caption, cache=tmp_path)
+    assert str(cached) == str(fresh)  # the same layers, int8 where they were
+    expected, got = int8_state(fresh), int8_state(cached)
+    assert got.keys() == expected.keys()
+    assert [name for name in expected if not same(got[name], expected[name])] == []
+    # Tied weights are tied again: the same parameters, once each.
+    assert [n for n, _ in cached.named_parameters()] == [n for n, _ in fresh.named_parameters()]
+
+
+def load_translator(folder: Path, cache: Path) -> torch.nn.Module:
+    return load_pretrained(
+        MarianMTModel,
+        str(folder),
+        role="translation",
+        setting="TRANSLATION_MODELS",
+        int8=True,
+        int8_cache=cache,
+    )
+
+
+@pytest.mark.parametrize("damage", ["cut short", "garbage"])
+def test_a_damaged_cache_file_is_said_in_one_line_and_made_again(damage, tiny_model_dirs, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="captioning.quantize")
+    expected = int8_state(load_translator(tiny_model_dirs.translation, tmp_path))
+    (entry,) = tmp_path.iterdir()
+    data = entry.read_bytes()
+    entry.write_bytes(data[: len(data) // 2] if damage == "cut short" else b"\x00" * 64 + data[64:])
+    caplog.clear()
+    model = load_translator(tiny_model_dirs.translation, tmp_path)
+    problems = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(problems) == 1 and problems[0].startswith(f"Can't read {entry} (")
+    assert problems[0].endswith(f"quantizing {tiny_model_dirs.translation} again.")
+    assert len(said(caplog, "; saved to")) == 1
+    got = int8_state(model)
+    assert [name for name in expected if not same(got[name], expected[name])] == []
+    caplog.clear()
+    load_translator(tiny_model_dirs.translation, tmp_path)
+    assert len(said(caplog, "from the cache")) == 1 and entry.read_bytes() == data
+
+
+def test_each_model_revision_and_torch_version_has_its_own_cache_file(tiny_model_dirs, tmp_path, caplog):
+    def entry(
+        name: str | Path, folder: Path, model_class=MarianMTModel, torch_version=torch.__version__
+    ) -> Path:
+        return cache_entry(tmp_path, model_class, str(name), folder, torch_version=torch_version)
+
+    translation, question = tiny_model_dirs.translation, tiny_model_dirs.question
+    key = entry(translation, translation)
+    assert key == entry(translation, translation)
+    assert key.name.startswith("translation-") and key.suffix == ".safetensors"
+    assert key != entry(question, question)
+    assert key != entry(translation, translation, torch_version="2.99.0")
+    assert key != entry(translation, translation, model_class=Blip2ForConditionalGeneration)
+    # A hub model: by its id and the commit of its snapshot in the Hugging Face cache.
+    snapshots = tmp_path / "hub" / "models--Helsinki-NLP--opus-mt-en-es" / "snapshots"
+    one, two = snapshots / ("1" * 40), snapshots / ("2" * 40)
+    one.mkdir(parents=True), two.mkdir()
+    hub_id = "Helsinki-NLP/opus-mt-en-es"
+    assert entry(hub_id, one) != entry(hub_id, two)
+    assert entry(hub_id, one).name.startswith("Helsinki-NLP--opus-mt-en-es-")
+    # A folder whose weights are replaced gets a new file, and the old one is removed.
+    folder = tmp_path / "model"
+    shutil.copytree(translation, folder)
+    cache = tmp_path / "int8"
+    load_translator(folder, cache)
+    (old,) = cache.iterdir()
+    weights = folder / "model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    caplog.set_level(logging.INFO, logger="captioning.quantize")
+    caplog.clear()  # only what the second load says
+    load_translator(folder, cache)
+    assert len(said(caplog, "; saved to")) == 1
+    (new,) = cache.iterdir()
+    assert new != old and new.name.rsplit("-", 1)[0] == old.name.rsplit("-", 1)[0]

@@ -172,13 +172,38 @@ def deploy(name: str, tiny_model_dirs, replicas: int, environment=(), **settings
         serve.run(build_app({**args, **settings}), name=name, route_prefix=None)
 
 
+def test_stopping_the_tests_cluster_leaves_another_ray_alone():
+    """Someone's own Ray on this machine (its default port, its own temp folder) survives the
+    tests: they stop only the processes of the cluster they started."""
+    theirs = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time; time.sleep(60)",
+            "ray::raylet",
+            "--temp-dir=/tmp/ray",
+            "--gcs-address=127.0.0.1:6379",
+        ]
+    )
+    ours = Cluster()
+    try:
+        assert theirs.pid not in {p.pid for p in ours.processes()}
+        ours.stop()
+        assert theirs.poll() is None and not ours.temp.exists()
+    finally:
+        theirs.kill()
+        theirs.wait()
+
+
 @pytest.fixture(scope="module")
 def captioning_app(cluster, tiny_model_dirs):
     from ray import serve
 
     # Serve holds each batch open a second: the tests see a batch start in the replica's log.
     # CPU replicas in int8, as `QUANTIZE=int8 serve run ...` deploys them: the same outputs.
-    deploy(APP, tiny_model_dirs, replicas=2, environment={"QUANTIZE": "int8"}, max_batch_wait_ms="1000")
+    # Their int8 models are kept in the cluster's own folder (QUANTIZED_CACHE_DIR), not in ~/.cache.
+    int8 = {"QUANTIZE": "int8", "QUANTIZED_CACHE_DIR": str(cluster.temp / "int8")}
+    deploy(APP, tiny_model_dirs, replicas=2, environment=int8, max_batch_wait_ms="1000")
     yield cluster
     serve.delete(APP)
 
@@ -247,6 +272,23 @@ async def test_a_question_is_answered_through_ray(telegram, captioning_app, tmp_
         await telegram.push(telegram.message(5, text="¿de qué color es?", reply_to_message=photo))
         replies = await telegram.wait_for("sendMessage", count=2, chat_id=5, timeout=60)
     assert replies[-1]["text"] == "Answer: Yellow.\nRespuesta: Amarillo."
+
+
+async def test_the_text_in_a_picture_is_read_through_ray(telegram, captioning_app, tmp_path):
+    import io
+
+    from tests.fake_telegram import command
+    from tests.tiny_reader import sign
+
+    buffer = io.BytesIO()
+    sign("BUS 42\nCITY CENTRE").save(buffer, "PNG")
+    async with ray_bot(telegram, tmp_path, captioning_app.address):
+        photo = telegram.message(8, photo=telegram.photo(buffer.getvalue()))
+        await telegram.push(
+            telegram.message(8, text="/read", entities=command("/read"), reply_to_message=photo)
+        )
+        [text] = await telegram.wait_for("sendMessage", chat_id=8, timeout=60)
+    assert text["text"] == "Text in the picture:\nBUS 42\nCITY CENTRE"  # read on a replica, in int8
 
 
 async def test_killing_the_replicas_mid_batch_still_gets_the_photo_described(
@@ -331,3 +373,39 @@ async def test_an_unreachable_app_is_busy_then_recovers(telegram, cluster, tiny_
     finally:
         await executor.stop()
         serve.delete(late)
+
+
+async def test_an_app_that_vanishes_once_connected_is_busy_within_seconds_then_recovers(
+    cluster, tiny_model_dirs
+):
+    from ray import serve
+
+    from captioning import Busy
+    from captioning.executor import Executor
+    from captioning.ray_backend import RayBackend
+
+    name = f"captioning-vanishing-{TAG}"
+    await asyncio.to_thread(deploy, name, tiny_model_dirs, 1)
+    backend = RayBackend(cluster.address, app_name=name, reconnect_every_s=0.5, connect_timeout_s=10)
+    assert await asyncio.to_thread(backend.connect)
+    executor = Executor(EngineSettings.from_env({}), engine_factory=lambda: backend, warmup=False)
+    await executor.start()
+    try:
+        assert "red square" in (await executor.describe(pictures.jpeg("red"))).english
+        await asyncio.to_thread(serve.delete, name)
+        started = time.monotonic()
+        with pytest.raises(Busy):
+            await executor.describe(pictures.jpeg("red"))
+        assert time.monotonic() - started < 10  # not REQUEST_TIMEOUT_S (120 s)
+        assert not backend.connected  # /healthz says so, and the next batch reconnects
+        await asyncio.to_thread(deploy, name, tiny_model_dirs, 1)
+        for _ in range(60):  # the backend reconnects on a batch at least 0.5 s after its last try
+            with contextlib.suppress(Busy):
+                assert "green square" in (await executor.describe(pictures.jpeg("green"))).english
+                break
+            await asyncio.sleep(0.5)
+        assert backend.connected
+    finally:
+        await executor.stop()
+        with contextlib.suppress(Exception):
+            serve.delete(name)

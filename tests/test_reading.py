@@ -3,6 +3,7 @@ engine, executor and bot."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 
@@ -10,7 +11,7 @@ import pytest
 from PIL import Image
 
 from bot.reading import mostly_text, split_text
-from captioning import Engine, Read, Translated
+from captioning import Busy, Engine, Read, RequestTimeout, Translated
 from captioning.reading import tidy_text
 from tests import pictures
 from tests.bot_harness import running_bot, started_executor
@@ -78,6 +79,13 @@ def test_text_keeps_its_lines_and_loses_runs_of_spaces():
         ("a receipt from a store", True),
         ("a red square", False),
         ("a dog running on the beach", False),
+        # Everyday words that say nothing about text: no read, and no "No text found" in a group.
+        ("a cat sitting on a table", False),
+        ("a man holding a card", False),
+        ("a bird with a long bill", False),
+        ("a family watching a tv screen", False),
+        ("a paper bag on a chair", False),
+        ("a package on a doorstep", False),
     ],
 )
 def test_captions_that_say_mostly_text(caption, text):
@@ -99,8 +107,14 @@ class CaptionsSayText:
     """The real executor; descriptions say what the test wants ("a sign on a wall"), and text
     read says ``text`` when given. The rest (reading, translating) is the real thing."""
 
-    def __init__(self, inner, caption: str | None = None, text: str | None = None) -> None:
-        self.inner, self.caption, self.text = inner, caption, text
+    def __init__(
+        self,
+        inner,
+        caption: str | None = None,
+        text: str | None = None,
+        read_error: Exception | None = None,
+    ) -> None:
+        self.inner, self.caption, self.text, self.read_error = inner, caption, text, read_error
         self.ready = True
 
     def __getattr__(self, name):
@@ -120,6 +134,8 @@ class _Rewritten:
 
     async def result(self):
         result = await self.ticket.result()
+        if isinstance(self.task, Read) and self.owner.read_error is not None:
+            raise self.owner.read_error
         if isinstance(self.task, Read) and self.owner.text is not None:
             return self.owner.text
         if getattr(self.task, "kind", "").startswith("describe") and self.owner.caption is not None:
@@ -181,6 +197,79 @@ async def test_a_picture_that_is_mostly_text_is_read_at_once(telegram, executor,
         replies[0]["text"].startswith("Automatic description") and "A sign on a wall." in replies[0]["text"]
     )
     assert replies[1]["text"] == "Text in the picture:\nSTOP"
+
+
+@pytest.mark.parametrize("chat", [5, GROUP])
+async def test_an_automatic_read_that_finds_no_text_says_nothing(telegram, executor, tmp_path, chat):
+    describer = CaptionsSayText(executor, caption="a sign on a wall", text="")
+    async with running_bot(telegram, tmp_path / "state", describer):
+        photo = await telegram.push(telegram.message(chat, photo=telegram.photo(png(sign("")))))
+        [description] = await telegram.wait_for("sendMessage", chat_id=chat)
+        await until_handled(tmp_path / "state", photo)
+    assert "A sign on a wall." in description["text"]
+    assert telegram.count("sendMessage", chat) == 1  # nobody asked: no "No text found"
+
+
+@pytest.mark.parametrize("error", [Busy("full"), RequestTimeout("slow")])
+async def test_an_automatic_read_that_fails_leaves_one_description(telegram, executor, tmp_path, error):
+    describer = CaptionsSayText(executor, caption="a sign on a wall", read_error=error)
+    state = tmp_path / "state"
+    async with running_bot(telegram, state, describer):
+        photo = await telegram.push(telegram.message(GROUP, photo=telegram.photo(png(sign("STOP")))))
+        await telegram.wait_for("sendMessage", chat_id=GROUP)
+        await until_handled(state, photo)
+        await asyncio.sleep(0.5)  # a replay of the update would describe it again
+    assert telegram.count("sendMessage", GROUP) == 1  # the description, once; the button stays
+
+
+async def test_describe_again_keeps_the_read_button(telegram, executor, tmp_path):
+    async with running_bot(telegram, tmp_path / "state", executor):
+        photo = telegram.message(5, photo=telegram.photo(png(sign("STOP"))))
+        await telegram.push(photo)
+        [description] = await telegram.wait_for("sendMessage", chat_id=5)
+        await telegram.press(description, photo, "again", user_id=5)
+        [edit] = await telegram.wait_for("editMessageText", chat_id=5)
+    assert keyboard(edit) == ["again", "read", "delete"]
+
+
+async def test_the_signs_in_an_album_are_read_after_its_answer(telegram, executor, tmp_path):
+    describer = CaptionsSayText(executor, caption="a sign on a wall")
+    photos = [
+        telegram.message(5, media_group_id="signs", photo=telegram.photo(png(sign(text, n))))
+        for n, text in enumerate(["STOP", "EXIT"])
+    ]
+    async with running_bot(telegram, tmp_path / "state", describer):
+        ids = [await telegram.push(p) for p in photos]
+        replies = await telegram.wait_for("sendMessage", count=3, chat_id=5)
+        await until_handled(tmp_path / "state", *ids)
+    assert replies[0]["text"].startswith("Automatic descriptions")
+    read = {r["reply_parameters"]["message_id"]: r["text"] for r in replies[1:]}
+    assert read == {
+        photos[0]["message_id"]: "Text in the picture:\nSTOP",
+        photos[1]["message_id"]: "Text in the picture:\nEXIT",
+    }
+
+
+async def test_read_and_translate_are_the_askers_and_a_read_is_done_once(telegram, executor, tmp_path):
+    from tests.bot_harness import RecordingDescriber
+
+    describer = RecordingDescriber(CaptionsSayText(executor, text="a red square"))
+    async with running_bot(telegram, tmp_path / "state", describer):
+        photo = telegram.message(GROUP, user_id=MEMBER, photo=telegram.photo(png(sign("STOP"))))
+        await telegram.push(photo)
+        [description] = await telegram.wait_for("sendMessage", chat_id=GROUP)
+        await telegram.press(description, photo, "read", user_id=ADMIN + 100)  # not theirs
+        [refused] = await telegram.wait_for("answerCallbackQuery")
+        await telegram.press(description, photo, "read", user_id=MEMBER)
+        [_, text] = await telegram.wait_for("sendMessage", count=2, chat_id=GROUP)
+        await telegram.press(text, photo, "translate", user_id=ADMIN + 100)
+        await telegram.wait_for("answerCallbackQuery", count=3)
+        await telegram.press(description, photo, "read", user_id=MEMBER)  # again: from the cache
+        await telegram.wait_for("sendMessage", count=3, chat_id=GROUP)
+    assert refused["show_alert"] and "only" in refused["text"].lower()
+    assert telegram.sent("answerCallbackQuery")[2]["show_alert"]  # Translate: not theirs either
+    assert telegram.count("sendMessage", GROUP) == 3  # no translation was sent
+    assert [type(s["task"]).__name__ for s in describer.submitted] == ["Describe", "Read"]
 
 
 async def test_autoread_off_leaves_it_to_the_button_and_only_admins_change_it(telegram, executor, tmp_path):
@@ -246,6 +335,19 @@ async def test_english_text_can_be_translated_into_the_chats_languages(telegram,
         replies = await telegram.wait_for("sendMessage", count=2, chat_id=5)
     assert text["text"] == "Text in the picture:\na red square"  # verbatim first
     assert replies[1]["text"] == "Español: un cuadrado rojo"
+
+
+async def test_a_menu_is_translated_keeping_its_lines(telegram, executor, tmp_path):
+    describer = CaptionsSayText(executor, text="a red square\n\na blue square")
+    async with running_bot(telegram, tmp_path / "state", describer):
+        photo = telegram.message(5, photo=telegram.photo(png(sign("STOP"))))
+        await telegram.push(
+            telegram.message(5, text="/read", entities=command("/read"), reply_to_message=photo)
+        )
+        [text] = await telegram.wait_for("sendMessage", chat_id=5)
+        await telegram.press(text, photo, "translate", user_id=5)
+        replies = await telegram.wait_for("sendMessage", count=2, chat_id=5)
+    assert replies[1]["text"] == "Español:\nun cuadrado rojo\n\nun cuadrado azul"
 
 
 async def test_reading_off_means_no_button_and_read_says_so(telegram, engine_settings, tmp_path):

@@ -55,6 +55,19 @@ def test_the_batch_size_suits_the_device_unless_it_is_set():
     assert (chosen.batch_size_for("cpu"), chosen.batch_size_for("cuda")) == (32, 32)
 
 
+def test_the_int8_cache_is_in_the_users_cache_unless_set_elsewhere_or_off(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    default = tmp_path / "home" / ".cache" / "describe-bot" / "int8"
+    assert EngineSettings.from_env({}).int8_cache == default
+    assert EngineSettings.from_env({"QUANTIZED_CACHE_DIR": " "}).int8_cache == default  # empty: unset
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert EngineSettings.from_env({}).int8_cache == tmp_path / "xdg" / "describe-bot" / "int8"
+    assert EngineSettings.from_env({"QUANTIZED_CACHE_DIR": "~/int8"}).int8_cache == tmp_path / "home" / "int8"
+    assert EngineSettings.from_env({"QUANTIZED_CACHE_DIR": "off"}).int8_cache is None
+    assert EngineSettings.from_env({"QUANTIZED_CACHE_DIR": "OFF"}).int8_cache is None
+
+
 def test_settings_are_frozen():
     with pytest.raises(Exception):  # noqa: B017 - pydantic's frozen error
         EngineSettings.from_env({}).device = "cpu"  # type: ignore[misc]

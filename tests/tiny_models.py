@@ -11,7 +11,7 @@ A picture of one of :data:`COLORS` is captioned "a <color> square", and that cap
 translated to "un cuadrado <color>". Asked "what color is it?", BLIP-2 answers "<color>"
 ("rojo" in Spanish); asked "is it a square?", "yes". The question model translates
 "¿de qué color es?" to "what color is it?". The models are built by
-:mod:`captioning.synthetic` (real transformers classes, real tokenizers), trained here, and
+:mod:`tests.synthetic` (real transformers classes, real tokenizers), trained here, and
 saved with ``save_pretrained``, so the engine loads them through its real ``from_pretrained``.
 """
 
