@@ -19,7 +19,16 @@ import re
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
 from telegram.error import TelegramError
 
-from captioning import Busy, InvalidImage, Read, RequestTimeout, Stopped, Translate, Translated
+from captioning import (
+    Busy,
+    CaptioningError,
+    InvalidImage,
+    Read,
+    RequestTimeout,
+    Stopped,
+    Translate,
+    Translated,
+)
 from captioning.languages import native_name
 from captioning.questions import question_language
 
@@ -58,7 +67,7 @@ TEXT_WORDS = frozenset(
     screenshot screenshots document documents page pages menu menus sign signs signboard
     receipt letter poster posters label labels whiteboard blackboard chalkboard text texts
     note notes newspaper magazine ticket flyer leaflet brochure timetable schedule handwriting
-    writing words email website webpage slide slides invoice certificate prescription
+    writing words email website webpage invoice certificate prescription
     """.split()  # noqa: SIM905 (a word list reads best as words)
 )
 # A private photo whose caption is one of these is read instead of described.
@@ -122,6 +131,8 @@ async def read_if_mostly_text(
         await read_message(target, context, loud=False, asker=asker, automatic=True)
     except (Deferred, TelegramError) as exc:
         log.info("message %s: the automatic read was left out: %s", target.message_id, exc)
+    except CaptioningError as exc:  # the reading model failed: the description stands
+        log.warning("message %s: the automatic read failed: %r", target.message_id, exc)
 
 
 async def read_command(update: Update, context: BotContext) -> None:

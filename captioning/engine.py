@@ -35,7 +35,7 @@ from .questions import Question, prompt
 from .reading import Reader
 from .settings import EngineSettings
 from .tasks import Answer, Describe, Read, Translate, Translated
-from .translation import Translator, clean_text, load_translators, translation_pieces
+from .translation import Translator, clean_text, load_translators, text_lines, translation_pieces
 
 __all__ = ["Engine", "PreparedPicture", "Question", "Translated", "clean_text"]
 
@@ -47,6 +47,9 @@ MAX_QUESTION_TOKENS = 96
 # (TRANSLATION_MAX_NEW_TOKENS): opus-mt's tokens average 3 to 5 characters, so a piece of
 # 2 characters a token (160 at the default 80) comes back whole.
 PIECE_CHARS_PER_TOKEN = 2
+# Texts per translator ``generate``: every caption of a batch fits; a page read in a picture
+# may be hundreds of lines, which go in batches this size.
+MAX_TRANSLATION_ROWS = 64
 
 
 @dataclass(frozen=True)
@@ -288,11 +291,12 @@ class Engine:
 
     def _translate_tasks(self, pictures: list[Any], tasks: list[Translate]) -> list[Translated]:
         # Marian translates a sentence, not a page: it reads at most 512 tokens, writes at most
-        # TRANSLATION_MAX_NEW_TOKENS, and on one line. So a menu or a letter goes line by line,
-        # a long line in pieces cut at sentence ends, and the pieces of every text in one batch
-        # per language. Blank lines and the order of lines are kept.
+        # TRANSLATION_MAX_NEW_TOKENS, and on one line. So a menu goes line by line, a letter
+        # paragraph by paragraph (its wrapped lines joined: text_lines), a long line in pieces
+        # cut at sentence ends, and the pieces of every text in batches per language. Blank
+        # lines and the order of lines are kept.
         limit = PIECE_CHARS_PER_TOKEN * self.settings.translation_max_new_tokens
-        layouts = [[translation_pieces(line, limit) for line in t.text.split("\n")] for t in tasks]
+        layouts = [[translation_pieces(line, limit) for line in text_lines(t.text)] for t in tasks]
         pieces, languages = [], []
         for task, lines in zip(tasks, layouts, strict=True):
             for line in lines:
@@ -362,14 +366,16 @@ class Engine:
 
     def translate(self, english: Sequence[str], languages: Sequence[Collection[str]]) -> list[dict[str, str]]:
         """Each English text into the languages wanted for it: one ``generate`` per language,
-        over every text that wants it. Languages without a translator are left out."""
+        over every text that wants it (at most MAX_TRANSLATION_ROWS at a time: a long page
+        read in a picture doesn't make one huge batch). Languages without a translator are
+        left out."""
         out: list[dict[str, str]] = [{} for _ in english]
         for code, translator in self.translators.items():
             wanted = [i for i, langs in enumerate(languages) if code in langs and english[i]]
-            if not wanted:
-                continue
-            for i, text in zip(wanted, translator.translate([english[i] for i in wanted]), strict=True):
-                out[i][code] = text
+            for start in range(0, len(wanted), MAX_TRANSLATION_ROWS):
+                rows = wanted[start : start + MAX_TRANSLATION_ROWS]
+                for i, text in zip(rows, translator.translate([english[i] for i in rows]), strict=True):
+                    out[i][code] = text
         return out
 
     def to_english(self, questions: Sequence[Question | str]) -> list[str]:

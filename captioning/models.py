@@ -98,7 +98,7 @@ def load_pretrained(
     folder = locate(name, role=role, setting=setting)
     try:
         if int8:
-            from .quantize import load_int8
+            from .int8_cache import load_int8
 
             return load_int8(loader, folder, cache=int8_cache, name=name)
         return loader.from_pretrained(folder, **kwargs)

@@ -42,6 +42,28 @@ def clean_text(text: str) -> str:
 _SENTENCE_END = re.compile(r"(?<=[.!?\u2026])\s+")
 
 
+# A line at least this long that doesn't end a sentence is prose wrapped onto the next line
+# (a letter, a page); shorter lines are a list's (a menu, a timetable) and stay lines.
+WRAPPED_LINE_CHARS = 40
+_ENDS_SENTENCE = tuple(".!?:;\u2026")
+
+
+def text_lines(text: str) -> list[str]:
+    """A text read in a picture -> the lines to translate: its lines, with those of wrapped
+    prose joined back into one, so each sentence is translated whole, not in fragments.
+    A list's short lines, and blank lines, are kept as they are."""
+    lines: list[str] = []
+    runs_on = False  # the last line read is prose that goes on in the next one
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if runs_on and stripped:
+            lines[-1] = f"{lines[-1].rstrip()} {stripped}"
+        else:
+            lines.append(line)
+        runs_on = len(stripped) >= WRAPPED_LINE_CHARS and not stripped.endswith(_ENDS_SENTENCE)
+    return lines
+
+
 def translation_pieces(line: str, max_chars: int) -> list[str]:
     """One line of text -> the pieces to translate it in, each at most ``max_chars`` long.
 

@@ -113,6 +113,36 @@ def test_the_lines_of_every_text_go_to_the_translator_in_one_batch(engine):
     ]
 
 
+def test_a_long_page_goes_to_the_translator_in_batches_of_bounded_size(engine):
+    from captioning.engine import MAX_TRANSLATION_ROWS
+
+    spanish = RecordingTranslator(engine.translators["es"])
+    recorded = Engine(engine.processor, engine.captioner, {"es": spanish}, engine.settings)
+    lines = ["a red square", "yes"] * MAX_TRANSLATION_ROWS  # twice the most in one batch
+    [result] = recorded.run("translate", [None], [Translate("\n".join(lines))])
+    assert [len(b) for b in spanish.batches] == [MAX_TRANSLATION_ROWS, MAX_TRANSLATION_ROWS]
+    assert result.translations["es"] == "\n".join(["un cuadrado rojo", "sí"] * MAX_TRANSLATION_ROWS)
+
+
+def test_wrapped_prose_is_translated_a_sentence_at_a_time_and_a_menu_a_line_at_a_time():
+    from captioning.translation import text_lines
+
+    letter = "Dear neighbours, the water will be turned off on\nMonday morning for repairs.\nThank you."
+    assert text_lines(letter) == [
+        "Dear neighbours, the water will be turned off on Monday morning for repairs.",
+        "Thank you.",
+    ]
+    menu = "SOUP OF THE DAY 4.50\nGREEN SALAD 6.00\n\nCOFFEE 2.00"
+    assert text_lines(menu) == menu.split("\n")
+    # A paragraph ends at a blank line, or at a line that ends a sentence.
+    two = "This long line of a letter wraps onto the next line and\ngoes on.\n\nA new one."
+    assert text_lines(two) == [
+        "This long line of a letter wraps onto the next line and goes on.",
+        "",
+        "A new one.",
+    ]
+
+
 def test_a_long_line_is_translated_a_sentence_at_a_time(engine):
     line = "a red square. a blue square. " * 20  # far beyond what Marian gives back in one go
     [result] = engine.run("translate", [None], [Translate(line, ("es",))])

@@ -3,11 +3,16 @@ quantized once, then loaded from the cache."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
+import struct
 import subprocess
 import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -15,8 +20,9 @@ import torch
 from transformers import Blip2ForConditionalGeneration, MarianMTModel
 
 from captioning import Engine, EngineSettings, Question, SettingsError
+from captioning.int8_cache import UNUSED_DAYS, _in_order, cache_entry, load_int8
 from captioning.models import load_pretrained
-from captioning.quantize import cache_entry, load_int8
+from captioning.quantize import Safetensors
 from tests import pictures
 from tests.tiny_models import COLORS, square
 from tests.tiny_reader import SIGNS, sign
@@ -100,14 +106,16 @@ def test_the_cli_takes_quantize_and_refuses_it_on_a_gpu(tmp_path, tiny_model_dir
 
 def said(caplog: pytest.LogCaptureFixture, words: str) -> list[str]:
     return [
-        r.getMessage() for r in caplog.records if r.name == "captioning.quantize" and words in r.getMessage()
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "captioning.int8_cache" and words in r.getMessage()
     ]
 
 
 def test_a_second_start_loads_the_int8_models_from_the_cache_and_says_the_same(
     both, tiny_model_dirs, tmp_path, caplog
 ):
-    caplog.set_level(logging.INFO, logger="captioning.quantize")
+    caplog.set_level(logging.INFO, logger="captioning.int8_cache")
     env = {
         **tiny_model_dirs.env(more_languages=True),
         "DEVICE": "cpu",
@@ -167,9 +175,9 @@ def load_translator(folder: Path, cache: Path) -> torch.nn.Module:
 
 @pytest.mark.parametrize("damage", ["cut short", "garbage"])
 def test_a_damaged_cache_file_is_said_in_one_line_and_made_again(damage, tiny_model_dirs, tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="captioning.quantize")
+    caplog.set_level(logging.INFO, logger="captioning.int8_cache")
     expected = int8_state(load_translator(tiny_model_dirs.translation, tmp_path))
-    (entry,) = tmp_path.iterdir()
+    (entry,) = tmp_path.glob("*.safetensors")
     data = entry.read_bytes()
     entry.write_bytes(data[: len(data) // 2] if damage == "cut short" else b"\x00" * 64 + data[64:])
     caplog.clear()
@@ -205,17 +213,173 @@ def test_each_model_revision_and_torch_version_has_its_own_cache_file(tiny_model
     hub_id = "Helsinki-NLP/opus-mt-en-es"
     assert entry(hub_id, one) != entry(hub_id, two)
     assert entry(hub_id, one).name.startswith("Helsinki-NLP--opus-mt-en-es-")
-    # A folder whose weights are replaced gets a new file, and the old one is removed.
+    # A folder whose weights are replaced gets a new file; the old one goes once it is unused.
     folder = tmp_path / "model"
     shutil.copytree(translation, folder)
     cache = tmp_path / "int8"
     load_translator(folder, cache)
-    (old,) = cache.iterdir()
+    (old,) = cache.glob("*.safetensors")
     weights = folder / "model.safetensors"
     os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
-    caplog.set_level(logging.INFO, logger="captioning.quantize")
+    aged(old, days=UNUSED_DAYS + 1)
+    caplog.set_level(logging.INFO, logger="captioning.int8_cache")
     caplog.clear()  # only what the second load says
     load_translator(folder, cache)
     assert len(said(caplog, "; saved to")) == 1
-    (new,) = cache.iterdir()
+    (new,) = cache.glob("*.safetensors")
     assert new != old and new.name.rsplit("-", 1)[0] == old.name.rsplit("-", 1)[0]
+
+
+def aged(path: Path, days: float) -> Path:
+    """``path``, last used ``days`` ago."""
+    when = time.time() - days * 86400
+    os.utime(path, (when, when))
+    return path
+
+
+def test_a_shared_cache_keeps_other_installations_files_and_removes_only_unused_ones(
+    tiny_model_dirs, tmp_path, caplog
+):
+    caplog.set_level(logging.INFO, logger="captioning.int8_cache")
+    translation, cache = tiny_model_dirs.translation, tmp_path / "int8"
+    entry = cache_entry(cache, MarianMTModel, str(translation), translation)
+    prefix = entry.name.rsplit("-", 1)[0]
+    cache.mkdir()
+    # Another installation (another torch) shares the folder and used its copy yesterday.
+    theirs = cache / f"{prefix}-{'a' * 16}.safetensors"
+    theirs.write_bytes(b"their int8 model")
+    aged(theirs, days=1)
+    stale = cache / f"{prefix}-{'b' * 16}.safetensors"
+    stale.write_bytes(b"a copy nobody has loaded for weeks")
+    aged(stale, days=UNUSED_DAYS + 1)
+    # Not ours, however old: only <prefix>-<16 hex digits>.safetensors is.
+    others = [cache / f"{prefix}-{'c' * 16}.safetensors.bak", cache / f"{prefix}-mine.safetensors"]
+    others.append(cache / f"{prefix}-{'D' * 16}.safetensors")
+    for other in others:
+        other.write_bytes(b"someone else's")
+        aged(other, days=30)
+    load_translator(translation, cache)
+    assert entry.exists() and theirs.exists() and not stale.exists()
+    assert all(other.exists() for other in others)
+    assert said(caplog, "Removed") == [f"Removed {stale}: unused for {UNUSED_DAYS} days."]
+    # A load marks the file used; the other copy, now unused for weeks, goes.
+    aged(entry, days=UNUSED_DAYS + 5), aged(theirs, days=UNUSED_DAYS + 1)
+    caplog.clear()
+    load_translator(translation, cache)
+    assert len(said(caplog, "from the cache")) == 1
+    assert time.time() - entry.stat().st_mtime < 600
+    assert entry.exists() and not theirs.exists()
+
+
+def test_two_starts_at_once_quantize_once_and_the_second_loads_the_first_ones_file(
+    tiny_model_dirs, tmp_path, caplog
+):
+    caplog.set_level(logging.INFO, logger="captioning.int8_cache")
+    cache, together = tmp_path / "int8", threading.Barrier(2)
+
+    def start(_: int) -> torch.nn.Module:
+        together.wait()
+        return load_translator(tiny_model_dirs.translation, cache)
+
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(start, range(2))
+    assert len(said(caplog, "; saved to")) == 1
+    assert len(said(caplog, "from the cache")) == 1
+    assert sorted(path.suffix for path in cache.iterdir()) == [".lock", ".safetensors"]  # nothing left over
+    expected, got = int8_state(first), int8_state(second)
+    assert [name for name in expected if not same(got[name], expected[name])] == []
+
+
+def test_a_cache_that_cant_be_locked_is_one_line_and_the_model_still_loads(tiny_model_dirs, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="captioning.int8_cache")
+    translation, cache = tiny_model_dirs.translation, tmp_path / "int8"
+    entry = cache_entry(cache, MarianMTModel, str(translation), translation)
+    lock = cache / f"{entry.name.rsplit('-', 1)[0]}.lock"
+    lock.mkdir(parents=True)  # where the lock file goes, a folder: it can't be opened
+    model = load_translator(translation, cache)
+    problems = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(problems) == 1 and problems[0].startswith(f"Can't lock {lock} (")
+    assert problems[0].endswith(f"quantizing {translation} without saving it.")
+    assert list(cache.glob("*.safetensors")) == []
+    assert quantized(model)[0] > 0
+
+
+def write_safetensors(path: Path, header: dict, data: bytes, *, length: int | None = None) -> Path:
+    text = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(text) if length is None else length) + text + data)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("damage", "header", "length", "says"),
+    [
+        (
+            "a header of a terabyte",
+            {"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}},
+            2**40,
+            "header",
+        ),
+        (
+            "a shape bigger than its bytes",
+            {"w": {"dtype": "F32", "shape": [2**40], "data_offsets": [0, 16]}},
+            None,
+            "bytes",
+        ),
+        (
+            "a shape smaller than its bytes",
+            {"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 16]}},
+            None,
+            "bytes",
+        ),
+        ("offsets backwards", {"w": {"dtype": "F32", "shape": [0], "data_offsets": [16, 0]}}, None, "bytes"),
+        ("a negative size", {"w": {"dtype": "F32", "shape": [-4], "data_offsets": [0, 16]}}, None, "shape"),
+        (
+            "bytes past the end",
+            {"w": {"dtype": "F32", "shape": [8], "data_offsets": [0, 32]}},
+            None,
+            "shorter",
+        ),
+    ],
+)
+def test_a_damaged_safetensors_file_is_refused_when_opened_before_anything_is_allocated(
+    damage, header, length, says, tmp_path
+):
+    path = write_safetensors(tmp_path / "damaged.safetensors", header, bytes(16), length=length)
+    with pytest.raises(ValueError, match=says):
+        Safetensors(path, exact=True)
+
+
+@pytest.mark.parametrize("damage", ["a header of a terabyte", "a shape bigger than its bytes"])
+def test_a_cache_file_with_a_damaged_header_is_said_in_one_line_and_made_again(
+    damage, tiny_model_dirs, tmp_path, caplog
+):
+    caplog.set_level(logging.INFO, logger="captioning.int8_cache")
+    load_translator(tiny_model_dirs.translation, tmp_path)
+    (entry,) = tmp_path.glob("*.safetensors")
+    data = entry.read_bytes()
+    (length,) = struct.unpack("<Q", data[:8])
+    if damage == "a header of a terabyte":
+        entry.write_bytes(struct.pack("<Q", 2**40) + data[8:])
+    else:
+        header = json.loads(data[8 : 8 + length])
+        name = next(name for name in header if name != "__metadata__")
+        header[name]["shape"] = [2**40]
+        write_safetensors(entry, header, data[8 + length :])
+    caplog.clear()
+    load_translator(tiny_model_dirs.translation, tmp_path)
+    problems = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(problems) == 1 and problems[0].startswith(f"Can't read {entry} (")
+    assert len(said(caplog, "; saved to")) == 1
+
+
+def test_layers_are_packed_a_few_at_a_time_and_put_in_place_in_order():
+    taken: list[int] = []
+
+    def pack(layer: int) -> int:
+        taken.append(layer)
+        return layer * 10
+
+    packed = _in_order(pack, range(8), workers=3)
+    assert next(packed) == 0
+    assert len(taken) == 3  # the rest wait as they are
+    assert list(packed) == [10, 20, 30, 40, 50, 60, 70]

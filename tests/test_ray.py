@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import itertools
 import logging
+import re
 import secrets
 import shutil
 import socket
@@ -62,6 +63,7 @@ class Cluster:
             free_ports(9)
         )
         self.address = f"127.0.0.1:{self.port}"
+        self._address = re.compile(rf"(?<![\d.]){re.escape(self.address)}(?!\d)")  # not :63790
         self.options = [
             f"--port={self.port}",
             f"--ray-client-server-port={client}",
@@ -100,7 +102,7 @@ class Cluster:
         found: dict[int, psutil.Process] = {}
         for process in psutil.process_iter(["cmdline"]):
             cmdline = " ".join(process.info["cmdline"] or [])
-            if str(self.temp) in cmdline or self.address in cmdline:
+            if str(self.temp) in cmdline or self._address.search(cmdline):
                 found[process.pid] = process
                 with contextlib.suppress(psutil.Error):
                     found.update((child.pid, child) for child in process.children(recursive=True))
@@ -186,13 +188,18 @@ def test_stopping_the_tests_cluster_leaves_another_ray_alone():
         ]
     )
     ours = Cluster()
+    # ...even where its port starts with ours (a command line can say anything).
+    theirs_too = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", f"--gcs-address={ours.address}1"]
+    )
     try:
-        assert theirs.pid not in {p.pid for p in ours.processes()}
+        assert not {theirs.pid, theirs_too.pid} & {p.pid for p in ours.processes()}
         ours.stop()
-        assert theirs.poll() is None and not ours.temp.exists()
+        assert theirs.poll() is None and theirs_too.poll() is None and not ours.temp.exists()
     finally:
-        theirs.kill()
-        theirs.wait()
+        for process in (theirs, theirs_too):
+            process.kill()
+            process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -399,12 +406,13 @@ async def test_an_app_that_vanishes_once_connected_is_busy_within_seconds_then_r
         assert time.monotonic() - started < 10  # not REQUEST_TIMEOUT_S (120 s)
         assert not backend.connected  # /healthz says so, and the next batch reconnects
         await asyncio.to_thread(deploy, name, tiny_model_dirs, 1)
+        described = None
         for _ in range(60):  # the backend reconnects on a batch at least 0.5 s after its last try
             with contextlib.suppress(Busy):
-                assert "green square" in (await executor.describe(pictures.jpeg("green"))).english
+                described = (await executor.describe(pictures.jpeg("green"))).english
                 break
             await asyncio.sleep(0.5)
-        assert backend.connected
+        assert described == "a green square" and backend.connected
     finally:
         await executor.stop()
         with contextlib.suppress(Exception):

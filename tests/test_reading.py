@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 
 import pytest
 from PIL import Image
 
 from bot.reading import mostly_text, split_text
-from captioning import Busy, Engine, Read, RequestTimeout, Translated
+from captioning import Busy, Engine, InferenceError, Read, RequestTimeout, Translated
 from captioning.reading import tidy_text
 from tests import pictures
 from tests.bot_harness import running_bot, started_executor
@@ -210,8 +211,10 @@ async def test_an_automatic_read_that_finds_no_text_says_nothing(telegram, execu
     assert telegram.count("sendMessage", chat) == 1  # nobody asked: no "No text found"
 
 
-@pytest.mark.parametrize("error", [Busy("full"), RequestTimeout("slow")])
-async def test_an_automatic_read_that_fails_leaves_one_description(telegram, executor, tmp_path, error):
+@pytest.mark.parametrize("error", [Busy("full"), RequestTimeout("slow"), InferenceError("the model failed")])
+async def test_an_automatic_read_that_fails_leaves_one_description(
+    telegram, executor, tmp_path, error, caplog
+):
     describer = CaptionsSayText(executor, caption="a sign on a wall", read_error=error)
     state = tmp_path / "state"
     async with running_bot(telegram, state, describer):
@@ -220,6 +223,7 @@ async def test_an_automatic_read_that_fails_leaves_one_description(telegram, exe
         await until_handled(state, photo)
         await asyncio.sleep(0.5)  # a replay of the update would describe it again
     assert telegram.count("sendMessage", GROUP) == 1  # the description, once; the button stays
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]  # nor set aside
 
 
 async def test_describe_again_keeps_the_read_button(telegram, executor, tmp_path):
