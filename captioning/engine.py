@@ -159,7 +159,7 @@ class Engine:
         if describing and device.type == "cpu" and dtype == torch.float32 and not int8:
             log.info(
                 "On the CPU, QUANTIZE=int8 describes about 5x faster in under half the memory "
-                "(BLIP-2 OPT-2.7b: 3.2 s a picture against 17 s, 6.9 GB against 16 GB; "
+                "(BLIP-2 OPT-2.7b: 3.3 s a picture against 16 s, 6.5 GB against 16 GB; "
                 "docs/benchmarks.md)."
             )
         started = time.monotonic()
