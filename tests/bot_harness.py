@@ -44,9 +44,17 @@ async def running_bot(
     *,
     rate_limit: bool = True,
     timings: Timings = FAST,
+    owned: bool = False,
     **settings,
 ) -> AsyncIterator[Runner]:
-    """The bot as ``python -m bot`` runs it (the same Runner), minus the signal handlers."""
+    """The bot as ``python -m bot`` runs it (the same Runner), minus the signal handlers.
+
+    ``owned``: the runner takes ``describer`` (an Executor) as the one it started itself, as
+    ``python -m bot`` does: it watches its model thread, and stops it at the end.
+
+    A part that dies calls ``runner.fatal``, which sets ``runner.exit_code`` and asks the bot to
+    stop; here the bot stops when the test leaves the block, so a test can look at it first.
+    """
     application = build_application(
         bot_settings(telegram, state_dir, **settings),
         engine_settings,
@@ -54,6 +62,8 @@ async def running_bot(
         rate_limit=rate_limit,
         timings=timings,
     )
+    if owned:
+        application.bot_data.owned_executor = describer
     runner = Runner(application)
     try:
         await runner.start()

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import threading
 import urllib.error
 import urllib.request
 
 import pytest
 
-from captioning import Busy, QueueFull, RequestTimeout, TooManyQueued
+from captioning import Busy, EngineSettings, QueueFull, RequestTimeout, TooManyQueued
+from captioning.executor import Executor
 from tests import pictures
 from tests.bot_harness import FAST, running_bot
 from tests.test_bot import SlowDescriber
-from tests.waiting import until_handled
+from tests.waiting import until, until_handled
 
 
 async def test_a_picture_seen_before_is_answered_from_the_cache(telegram, executor, tmp_path):
@@ -205,3 +207,68 @@ async def test_a_group_photo_whose_backend_is_unreachable_is_answered_once_it_is
     assert describer.tries == 3  # not marked done while the backend was away
     [reply] = replies
     assert "A red square." in reply["text"]  # no "busy" noise in the group: just the answer
+
+
+class StuckEngine:
+    """The tiny engine on a device that has stopped keeping up: every batch waits for
+    ``gate`` (a test opens it) before the models run; counts the batches it was given."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.gate, self.batches = inner, threading.Event(), 0
+
+    def __getattr__(self, name):  # prepare, input_size, languages, ...
+        return getattr(self.inner, name)
+
+    def run(self, kind, prepared, tasks):
+        self.batches += 1
+        self.gate.wait(60)  # never a model thread left waiting on a test that is over
+        return self.inner.run(kind, prepared, tasks)
+
+
+@pytest.fixture
+async def stuck(engine):
+    """The real executor, REQUEST_TIMEOUT_S=1, over a StuckEngine: (executor, engine)."""
+    stuck = StuckEngine(engine)
+    settings = EngineSettings.from_env({}).with_overrides(request_timeout_s=1.0)
+    executor = Executor(settings, engine_factory=lambda: stuck, warmup=False)
+    await executor.start()
+    yield executor, stuck
+    stuck.gate.set()
+    await executor.stop()
+
+
+def timeouts(executor: Executor) -> float:
+    return executor.metrics.registry.get_sample_value("captioning_errors_total", {"reason": "timeout"}) or 0
+
+
+async def test_a_private_photo_the_models_take_too_long_on_is_told_so(telegram, stuck, tmp_path):
+    executor, engine = stuck
+    async with running_bot(telegram, tmp_path / "state", executor):
+        photo = telegram.message(5, photo=telegram.photo(pictures.jpeg("red")))
+        update = await telegram.push(photo)
+        [reply] = await telegram.wait_for("sendMessage", chat_id=5)
+        await until_handled(tmp_path / "state", update)
+    assert reply["text"].startswith("Describing this picture took too long")
+    assert reply["reply_parameters"]["message_id"] == photo["message_id"]
+    assert engine.batches == 1 and timeouts(executor) == 1  # it reached the models, and ran out of time
+
+
+async def test_a_group_photo_the_models_take_too_long_on_is_described_on_a_later_try(
+    telegram, stuck, tmp_path
+):
+    executor, engine = stuck
+    timings = dataclasses.replace(FAST, busy_retry_delays_s=(0.1,))
+    async with running_bot(telegram, tmp_path / "state", executor, timings=timings) as runner:
+        update = await telegram.push(
+            telegram.message(-100500, user_id=12, photo=telegram.photo(pictures.jpeg("red")))
+        )
+        await until(
+            lambda: update in runner.svc.journal.retrying, "the timed-out photo set to be tried again"
+        )
+        assert timeouts(executor) >= 1
+        assert telegram.count("sendMessage", -100500) == 0  # no "took too long" noise in the group
+        engine.gate.set()  # the device keeps up again
+        [reply] = await telegram.wait_for("sendMessage", chat_id=-100500)
+        await until_handled(tmp_path / "state", update)
+    assert "A red square." in reply["text"]
+    assert telegram.count("sendMessage", -100500) == 1  # just the answer

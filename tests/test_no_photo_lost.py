@@ -5,23 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import json
 import logging
 import signal
 import sqlite3
 import threading
+import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-from bot.store import Database
+from bot.store import Database, PictureRef
+from captioning.executor import Executor
 from tests import pictures
 from tests.bot_harness import FAST, running_bot
 from tests.fake_telegram import FakeTelegram
 from tests.processes import bot_env
-from tests.waiting import journaled, until_handled
+from tests.waiting import journaled, until, until_handled
 
 # Retries far enough away that a test sees the update pending, not retried.
 NO_RETRY_YET = dataclasses.replace(FAST, retry_delays_s=(3600.0,))
@@ -464,6 +467,91 @@ async def test_a_database_that_stays_locked_stops_the_bot_with_one_line(
     assert telegram.confirmed_offset == 0  # never confirmed what wasn't journaled
 
 
+async def test_polling_that_stops_turns_healthz_503_and_stops_the_bot_with_status_1(
+    telegram, tiny_model_dirs, tmp_path, bot_processes
+):
+    # A proxy in front of the Bot API starts refusing getUpdates: polling can't go on by itself.
+    env = bot_env(telegram, tiny_model_dirs, tmp_path, METRICS_PORT="0", SHUTDOWN_GRACE_S="60")
+    process = await bot_processes(env)
+    await process.until_ready(telegram)
+    port = int((await process.wait_for_line(r"/healthz on 127\.0\.0\.1:(\d+)")).group(1))
+    healthz = f"http://127.0.0.1:{port}/healthz"
+    assert (await asyncio.to_thread(fetch, healthz))[0] == 200
+    # A photo held mid-download keeps the bot in its grace, /healthz answering, while it stops.
+    telegram.download_gate = asyncio.Event()
+    photo = telegram.message(500, photo=telegram.photo(pictures.jpeg("green")))
+    update_id = await telegram.push(photo)
+    await telegram.wait_for("download")
+    telegram.fail_next["getUpdates"] = [{"error_code": 403, "description": "Forbidden: denied by the proxy"}]
+    # Someone edits a message: the long poll ends, and the next getUpdates is refused.
+    await telegram.push(telegram.message(500, text="fixed a typo"), kind="edited_message")
+    await process.wait_for_line("Stopping:", timeout=30)
+    status, health = await asyncio.to_thread(fetch, healthz)
+    telegram.download_gate.set()
+    code = await process.wait(timeout=60)
+    assert status == 503 and health.splitlines() == ["updates: stopped", "models: ok", "database: ok"], health
+    assert code == 1, process.output
+    stops = [line for line in process.lines if "Stopping:" in line]
+    assert len(stops) == 1 and "supervisor" in stops[0], process.output
+    assert "Traceback" not in process.output
+    assert descriptions_by_photo(telegram) == {photo["message_id"]: 1}  # finished within the grace
+    assert journaled(tmp_path / "state")[update_id]
+
+
+class ThreadKillingEngine:
+    """The tiny engine over a native library that gives up on its thread: SystemExit from the
+    first batch, which the model thread's ``except Exception`` can't catch. The thread dies,
+    and the picture in hand is left unanswered."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name):  # prepare, input_size, languages, ...
+        return getattr(self.inner, name)
+
+    def run(self, kind, prepared, tasks):
+        raise SystemExit("the device library gave up")
+
+
+# The thread's death is the point: pytest need not warn of it.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+async def test_a_model_thread_that_dies_turns_healthz_503_and_stops_the_bot_with_status_1(
+    telegram, engine, executor, tmp_path, caplog
+):
+    state = tmp_path / "state"
+    dying = Executor(engine_factory=lambda: ThreadKillingEngine(engine), warmup=False)
+    await dying.start()
+    stopping = threading.Event()
+    watcher = SetOnLine("Stopping:", stopping)
+    logging.getLogger("bot").addHandler(watcher)
+    try:
+        # Owned as python -m bot owns its executor: the runner watches its thread, and stops it.
+        async with running_bot(
+            telegram, state, dying, owned=True, metrics_port=0, shutdown_grace_s=0.5
+        ) as runner:
+            healthz = f"http://127.0.0.1:{runner.health_port}/healthz"
+            assert (await asyncio.to_thread(fetch, healthz))[0] == 200
+            update_id = await telegram.push(telegram.message(5, photo=telegram.photo(pictures.jpeg("red"))))
+            assert await asyncio.to_thread(stopping.wait, 20), "the bot never noticed the model thread died"
+            status, health = await asyncio.to_thread(fetch, healthz)
+            exit_code = runner.exit_code
+    finally:
+        logging.getLogger("bot").removeHandler(watcher)
+    assert status == 503 and "models: the model thread stopped" in health.splitlines(), health
+    assert exit_code == 1
+    stops = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Stopping:")]
+    assert stops == [
+        "Stopping: the model thread stopped. Exit status 1, for a supervisor to restart the bot."
+    ]
+    # The photo the thread died with is kept, and the next start answers it.
+    assert telegram.count("sendMessage", 5) == 0
+    assert journaled(state) == {update_id: False}
+    async with running_bot(telegram, state, executor):
+        [reply] = await telegram.wait_for("sendMessage", chat_id=5)
+        await until_handled(state, update_id)
+    assert "A red square." in reply["text"]
+
+
 class LockedAfterDescribing:
     """The real executor; once a picture is described, a backup tool locks the database until
     the bot gives up on it, and lets go at once: the database is back before the update's end."""
@@ -527,3 +615,69 @@ async def test_an_update_that_met_an_unusable_database_is_not_marked_done(telegr
         [reply] = await telegram.wait_for("sendMessage", chat_id=-100500)
         await until_handled(state, update_id)
     assert "A red square." in reply["text"]
+
+
+# -- the database forgets, while the bot runs --------------------------------------------------
+
+DAY = 24 * 3600
+
+
+def kept(state, table: str, column: str) -> set:
+    with contextlib.closing(sqlite3.connect(state / "bot.sqlite3", timeout=5)) as db:
+        return {row[0] for row in db.execute(f"SELECT {column} FROM {table}")}
+
+
+def backdate(state, sql: str, *params) -> None:
+    """Write as another process would: an UPDATE or INSERT of rows from days ago."""
+    with contextlib.closing(sqlite3.connect(state / "bot.sqlite3", timeout=5)) as db, db:
+        db.execute(sql, params)
+
+
+async def test_the_database_forgets_what_is_past_its_time_while_the_bot_runs(telegram, executor, tmp_path):
+    state = tmp_path / "state"
+    db = Database(state / "bot.sqlite3")
+    for update_id in (9001, 9002):  # finished: their ids only
+        db.journal_received(update_id, {"update_id": update_id})
+        db.journal_done(update_id)
+    for name in ("old", "fresh"):
+        db.cache_texts(f"u-{name}", "describe", {"en": f"A square, {name}.", "es": f"Un cuadrado, {name}."})
+        db.remember_reply(5, {"old": 900, "fresh": 901}[name], 5, [PictureRef(f"f-{name}", f"u-{name}")])
+        db.remember_bad_file(f"u-bad-{name}", "not_a_picture")
+    db.close()
+    backdate(state, "UPDATE journal SET done_at = done_at - ? WHERE update_id = 9001", 8 * DAY)
+    backdate(state, "UPDATE texts SET created_at = created_at - ? WHERE file_unique_id = 'u-old'", 31 * DAY)
+    for table in ("reply_owner", "reply_pictures"):
+        backdate(state, f"UPDATE {table} SET created_at = created_at - ? WHERE message_id = 900", 31 * DAY)
+    backdate(
+        state, "UPDATE bad_files SET created_at = created_at - ? WHERE file_unique_id = 'u-bad-old'", 2 * DAY
+    )
+
+    def gone() -> bool:
+        replies = kept(state, "reply_owner", "message_id") | kept(state, "reply_pictures", "message_id")
+        return (
+            9001 not in kept(state, "journal", "update_id")
+            and "u-old" not in kept(state, "texts", "file_unique_id")
+            and 900 not in replies
+            and "u-bad-old" not in kept(state, "bad_files", "file_unique_id")
+        )
+
+    prune_often = dataclasses.replace(FAST, prune_every_s=0.2)
+    async with running_bot(telegram, state, executor, timings=prune_often):
+        await until(gone, "what was past its time forgotten")
+        photo = await telegram.push(telegram.message(5, photo=telegram.photo(pictures.jpeg("red"))))
+        await telegram.wait_for("sendMessage", chat_id=5)
+        await until_handled(state, photo)
+        # Again and again, not once: an entry that is old by now goes too.
+        backdate(
+            state,
+            "INSERT INTO journal (update_id, body, received_at, done_at) VALUES (9003, '{}', ?, ?)",
+            time.time() - 9 * DAY,
+            time.time() - 8 * DAY,
+        )
+        await until(lambda: 9003 not in kept(state, "journal", "update_id"), "a later old entry forgotten")
+    assert kept(state, "journal", "update_id") == {9002, photo}
+    texts = kept(state, "texts", "file_unique_id")
+    assert "u-fresh" in texts and len(texts) == 2  # and the photo the bot just described
+    assert len(kept(state, "reply_owner", "message_id")) == 2  # 901, and the bot's own reply
+    assert 901 in kept(state, "reply_pictures", "message_id")
+    assert kept(state, "bad_files", "file_unique_id") == {"u-bad-fresh"}

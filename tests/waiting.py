@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -32,4 +33,14 @@ async def until_handled(state_dir: Path, *update_ids: int, timeout: float = 30.0
             return
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"updates {update_ids} not handled in {timeout} s: {done}")
+        await asyncio.sleep(0.02)
+
+
+async def until(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Wait until ``check()`` holds: state the bot leaves for anyone to read (its database,
+    the journal's retries), checked often, with a deadline that names what never came."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what}: not in {timeout} s")
         await asyncio.sleep(0.02)
