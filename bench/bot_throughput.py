@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import ROOT, header, jpeg, random_engine, record
+from bench.common import ROOT, header, jpeg, publish, random_engine
 from bench.common import percentile as pct
 from captioning import EngineSettings, Translated, load_image
 from captioning.executor import Executor
@@ -272,9 +272,7 @@ async def main() -> int:
             lines += await e2e(Path(folder))
         if args.scenario in ("overhead", "both"):
             lines += await overhead(Path(folder), args.count)
-    print("\n".join(lines))
-    if args.record:
-        record(lines)
+    publish(lines, keep=args.record)
     return 0
 
 

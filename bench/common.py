@@ -6,6 +6,7 @@ import datetime as dt
 import io
 import os
 import platform
+import sys
 from pathlib import Path
 
 import torch
@@ -91,12 +92,29 @@ def machine() -> str:
     return text
 
 
-def header(command: str) -> list[str]:
-    """The lines every recorded table starts with: date, machine, command."""
-    return [f"- date: {dt.date.today().isoformat()}", f"- machine: {machine()}", f"- command: `{command}`"]
+def this_command() -> str:
+    """How this benchmark was run (``python -m bench.x ...``), less ``--record``."""
+    module = sys.modules["__main__"].__spec__.name
+    return " ".join(["python -m", module, *(a for a in sys.argv[1:] if a != "--record")])
+
+
+def header(command: str | None = None) -> list[str]:
+    """The lines every recorded table starts with: date, machine, command (default: this run's)."""
+    return [
+        f"- date: {dt.date.today().isoformat()}",
+        f"- machine: {machine()}",
+        f"- command: `{command or this_command()}`",
+    ]
 
 
 def record(lines: list[str]) -> None:
     """Append a table to docs/benchmarks.md."""
     with BENCHMARKS_MD.open("a", encoding="utf-8") as out:
         out.write("\n" + "\n".join(lines) + "\n")
+
+
+def publish(lines: list[str], *, keep: bool) -> None:
+    """Print a table, and with ``keep`` (--record) append it to docs/benchmarks.md too."""
+    print("\n".join(lines))
+    if keep:
+        record(lines)

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import CORPUS_EN, CORPUS_ES, ROOT, header, jpeg, record
+from bench.common import CORPUS_EN, CORPUS_ES, ROOT, header, jpeg, publish
 
 
 def build(folder: Path, tokens: int) -> None:
@@ -128,7 +128,7 @@ def main() -> int:
     table = [
         "### Full size on the CPU: float32 against int8",
         "",
-        *header("python -m bench.cpu_fullsize " + " ".join(a for a in sys.argv[1:] if a != "--record")),
+        *header(),
         f"- models: BLIP-2 OPT-2.7b and opus-mt-en-es at full size, random weights, saved as safetensors and "
         f"loaded by the engine; {args.tokens} tokens per caption and per translation (4 beams), 640 x 480 "
         "JPEGs; each way in a process of its own",
@@ -143,9 +143,7 @@ def main() -> int:
         f"a later start loads them in {cached['load_s']:.0f} s.",
         "",
     ]
-    print("\n".join(table))
-    if args.record:
-        record(table)
+    publish(table, keep=args.record)
     return 0
 
 

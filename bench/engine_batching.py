@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from bench.common import header, jpeg, random_engine, record
+from bench.common import header, jpeg, publish, random_engine
 from captioning import Engine
 from tests import synthetic
 
@@ -123,7 +123,7 @@ def main() -> int:
     table = [
         f"### Engine batching: {title}",
         "",
-        *header(f"python -m bench.engine_batching {' '.join(sys.argv[1:])}".replace(" --record", "").strip()),
+        *header(),
         f"- models: BLIP-2 {blip / 1e6:,.1f} M + Marian {marian / 1e6:,.1f} M parameters, "
         f"{str(engine.dtype).removeprefix('torch.')}, "
         f"{args.tokens} tokens per {'answer' if args.task == 'answer' else 'caption'} and per translation, "
@@ -134,9 +134,7 @@ def main() -> int:
         *[f"| {n} | {a:.2f} | {b:.2f} | {r:.2f}x |" for n, a, b, r in rows],
         "",
     ]
-    print("\n".join(table))
-    if args.record:
-        record(table)
+    publish(table, keep=args.record)
     return 0
 
 

@@ -26,7 +26,7 @@ import time
 
 import torch
 
-from bench.common import header, jpeg, random_engine, record
+from bench.common import header, jpeg, publish, random_engine
 from captioning.engine import Engine
 from captioning.executor import Executor
 
@@ -106,7 +106,7 @@ def main() -> int:
     lines = [
         f"### Executor on {name}: {args.shape} models, {dtype}{f' ({levers})' if levers else ''}",
         "",
-        *header("python -m bench.gpu_executor " + " ".join(a for a in sys.argv[1:] if a != "--record")),
+        *header(),
         "",
         "| measure | result |",
         "|---|---:|",
@@ -117,9 +117,7 @@ def main() -> int:
         f"| speed-up | {together / serial:.2f}x |",
         "",
     ]
-    print("\n".join(lines))
-    if args.record:
-        record(lines)
+    publish(lines, keep=args.record)
     return 0
 
 

@@ -29,7 +29,7 @@ import warnings
 
 import torch
 
-from bench.common import header, record
+from bench.common import header, publish
 
 HIDDEN, FFN = 2560, 10240  # OPT-2.7b
 
@@ -133,7 +133,7 @@ def main() -> int:
     table = [
         "### int8 on the CPU: which route",
         "",
-        *header("python -m bench.quantize_routes " + " ".join(a for a in sys.argv[1:] if a != "--record")),
+        *header(),
         f"- what: {args.layers} of OPT-2.7b's decoder layers' Linear layers, random weights; "
         f"{', '.join(map(str, tokens))} tokens per call; torch threads {torch.get_num_threads()}",
         "",
@@ -144,9 +144,7 @@ def main() -> int:
         cells = [f"{row[n][0] * 1e3:.1f} ms ({plain[n][0] / row[n][0]:.2f}x)" for n in tokens]
         table.append(f"| {name} | " + " | ".join(cells) + f" | {row[tokens[0]][1]:.2%} |")
     table.append("")
-    print("\n".join(table))
-    if args.record:
-        record(table)
+    publish(table, keep=args.record)
     return 0
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from bench.common import header, jpeg, record
+from bench.common import header, jpeg, publish
 from captioning import EngineSettings
 from captioning.images import load_image
 from captioning.models import resolve_device
@@ -91,7 +91,7 @@ def main() -> int:
     table = [
         f"### Reading text: {title}",
         "",
-        *header("python -m bench.reading " + " ".join(a for a in sys.argv[1:] if a != "--record")),
+        *header(),
         f"- model: {weights / 1e6:,.1f} M weights, {dtype}, {reader.input_size} px "
         f"({(reader.input_size // 32) ** 2 + 1} image tokens), exactly {args.tokens} tokens read per "
         f"picture, {args.beams} beam(s), median of {args.repeats}",
@@ -101,9 +101,7 @@ def main() -> int:
         *[f"| {n} | {a:.2f} | {b:.2f} | {r:.2f}x |" for n, a, b, r in rows],
         "",
     ]
-    print("\n".join(table))
-    if args.record:
-        record(table)
+    publish(table, keep=args.record)
     return 0
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from transformers import MarianTokenizer
 
-from bench.common import header, record
+from bench.common import header, publish
 from captioning import EngineSettings
 from captioning.settings import ModelRef
 from captioning.translation import MarianTranslator
@@ -125,7 +125,7 @@ def main() -> int:
     table = [
         "### Translation: transformers against CTranslate2 (int8), opus-mt-en-es's size",
         "",
-        *header("python -m bench.translation " + " ".join(a for a in sys.argv[1:] if a != "--record")),
+        *header(),
         f"- model: random-weight Marian, {parameters / 1e6:.1f} M parameters (d_model 512, 6 + 6 layers, "
         f"vocabulary {VOCAB}), sentences of about 12 tokens, {args.tokens} new tokens each, "
         f"{args.beams} beams, {args.threads} thread(s) each, fastest of {args.repeats}; "
@@ -138,9 +138,7 @@ def main() -> int:
         "Target: at least 2.5x at 16 sentences.",
         "",
     ]
-    print("\n".join(table))
-    if args.record:
-        record(table)
+    publish(table, keep=args.record)
     return 0
 
 
