@@ -21,7 +21,7 @@ from .chats import chat_languages
 from .context import BotContext
 from .describing import describe_one, owner_id
 from .journal import Deferred
-from .messages import ui_language
+from .messages import user_language
 from .pictures import picture_file
 from .reading import read_if_mostly_text
 
@@ -55,7 +55,7 @@ async def describe_album(message: Message, context: BotContext, *, loud: bool) -
             if not loud and not any(isinstance(r, Translated) for r in results):
                 album.answered()
                 return  # nothing to say, and a group doesn't want to hear about it
-            ui = ui_language(person.language_code if person else None)
+            ui = user_language(person)
             text = replies.album_reply(results, languages, ui)
             sent = await members[0].reply_text(
                 text, do_quote=True, reply_markup=replies.buttons(languages, again=False)

@@ -85,7 +85,7 @@ def build_application(
     add(CommandHandler(["start", "help"], handlers.help_command, filters=NEW))
     add(CommandHandler("describe", handlers.describe_command, filters=NEW))
     add(CommandHandler(["read", "leer"], reading.read_command, filters=NEW))
-    add(CommandHandler("autoread", reading.autoread_command, filters=NEW))
+    add(CommandHandler("autoread", handlers.autoread_command, filters=NEW))
     add(CommandHandler("auto", handlers.auto_command, filters=NEW))
     add(CommandHandler("lang", handlers.lang_command, filters=NEW))
     actions = {
@@ -106,7 +106,6 @@ def build_application(
     text = NEW & filters.TEXT & ~filters.COMMAND
     # A reply is a question about the picture (or the bot's description of it).
     add(MessageHandler(text & filters.REPLY, asking.on_reply_text))
-    add(MessageHandler(text & filters.ChatType.PRIVATE, handlers.on_private_text))
     other = NEW & filters.ChatType.PRIVATE & ~filters.StatusUpdate.ALL & ~filters.COMMAND
     add(MessageHandler(other, handlers.on_private_other))
     add(TypeHandler(Update, handlers.mark_done), group=LAST_GROUP)

@@ -39,7 +39,7 @@ from .context import BotContext
 from .describing import owner_id, problem, submit
 from .journal import Deferred
 from .messages import message as text_of
-from .messages import ui_language
+from .messages import user_language
 from .permissions import is_private
 from .pictures import PictureGone, TooBigForTelegram, picture_file
 from .store import PictureRef
@@ -54,7 +54,7 @@ async def on_reply_text(update: Update, context: BotContext) -> None:
     message = update.effective_message
     private = is_private(update)
     user = update.effective_user
-    ui = ui_language(user.language_code if user else None)
+    ui = user_language(user)
     text = " ".join((message.text or "").split())
     pictures = await _pictures_asked_about(message, context, private=private)
     if not private and (not pictures or not looks_like_a_question(text)):
@@ -80,7 +80,7 @@ async def ask(
 ) -> None:
     """Ask ``text`` of each picture and reply to ``message`` with the answers."""
     svc = context.services
-    ui = ui_language(asker.language_code if asker else None)
+    ui = user_language(asker)
     if len(text) > MAX_QUESTION_CHARS:
         await message.reply_text(text_of("question_too_long", ui, limit=MAX_QUESTION_CHARS))
         return

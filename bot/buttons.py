@@ -22,8 +22,8 @@ from captioning.languages import native_name
 from . import replies
 from .chats import chat_languages
 from .context import BotContext
-from .describing import describe_one, problem
-from .messages import message, ui_language
+from .describing import describe_one, problem, unchanged
+from .messages import message, user_language
 from .permissions import is_private
 from .pictures import PictureGone, TooBigForTelegram
 
@@ -54,7 +54,7 @@ class Action(CallbackQueryHandler):
 
 async def on_again(update: Update, context: BotContext) -> None:
     """ "Describe again": beam search and room for more words, edited into the reply."""
-    query, ui = update.callback_query, _ui(update)
+    query, ui = update.callback_query, user_language(update.effective_user)
     reply = await pressable(update, context)
     if reply is None:
         return
@@ -97,7 +97,7 @@ async def on_again(update: Update, context: BotContext) -> None:
             reply_markup=replies.buttons(languages, read=svc.describer.can_read),
         )
     except BadRequest as exc:
-        if "not modified" not in str(exc).lower():
+        if not unchanged(exc):
             raise  # Telegram refuses an edit that changes nothing: the reply already says it
 
 
@@ -111,7 +111,7 @@ async def on_delete(update: Update, context: BotContext) -> None:
         await reply.delete()
     except (BadRequest, Forbidden) as exc:  # too old to delete (48 h), or already gone
         log.info("update %s: couldn't delete a reply: %s", update.update_id, exc)
-        await query.answer(message("button_unknown", _ui(update)), show_alert=True)
+        await query.answer(message("button_unknown", user_language(update.effective_user)), show_alert=True)
         return
     await context.services.store.forget_reply(reply.chat_id, reply.message_id)
     await query.answer()
@@ -119,7 +119,7 @@ async def on_delete(update: Update, context: BotContext) -> None:
 
 async def on_lang(update: Update, context: BotContext) -> None:
     """A language button under /lang: add it to the chat's languages, or take it away."""
-    query, ui = update.callback_query, _ui(update)
+    query, ui = update.callback_query, user_language(update.effective_user)
     code = (query.data or "").partition(":")[2]
     reply = query.message
     svc = context.services
@@ -142,13 +142,13 @@ async def on_lang(update: Update, context: BotContext) -> None:
     try:
         await reply.edit_reply_markup(reply_markup=replies.lang_keyboard(available, tuple(current)))
     except BadRequest as exc:
-        if "not modified" not in str(exc).lower():
+        if not unchanged(exc):
             raise
 
 
 async def on_unknown(update: Update, context: BotContext) -> None:
     """Any other data: a forged press, or a button from a version that had other actions."""
-    await update.callback_query.answer(message("button_unknown", _ui(update)))
+    await update.callback_query.answer(message("button_unknown", user_language(update.effective_user)))
 
 
 async def pressable(update: Update, context: BotContext) -> Message | None:
@@ -156,7 +156,7 @@ async def pressable(update: Update, context: BotContext) -> Message | None:
     query = update.callback_query
     reply = query.message
     if not isinstance(reply, Message):  # too old for Telegram to show the bot
-        await query.answer(message("button_unknown", _ui(update)))
+        await query.answer(message("button_unknown", user_language(update.effective_user)))
         return None
     owner = await context.services.store.reply_owner(reply.chat_id, reply.message_id)
     try:
@@ -165,11 +165,8 @@ async def pressable(update: Update, context: BotContext) -> Message | None:
         log.info("update %s: couldn't ask Telegram who may press: %s", update.update_id, exc)
         allowed = False
     if not allowed:
-        await query.answer(message("buttons_not_yours", _ui(update)), show_alert=True)
+        await query.answer(
+            message("buttons_not_yours", user_language(update.effective_user)), show_alert=True
+        )
         return None
     return reply
-
-
-def _ui(update: Update) -> str:
-    user = update.effective_user
-    return ui_language(user.language_code if user else None)

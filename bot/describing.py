@@ -29,12 +29,21 @@ from . import replies
 from .chats import chat_languages, translations
 from .context import BotContext
 from .journal import Deferred
-from .messages import CATALOG, message, ui_language
+from .messages import CATALOG, message, user_language
 from .permissions import SHARED_IDS
 from .pictures import PictureGone, TooBigForTelegram, download, picture_file
 from .store import PictureRef
 
-__all__ = ["Reply", "describe_message", "describe_one", "problem", "quota_owner", "submit"]
+__all__ = [
+    "Reply",
+    "deferred",
+    "describe_message",
+    "describe_one",
+    "problem",
+    "quota_owner",
+    "submit",
+    "unchanged",
+]
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +72,7 @@ async def describe_message(
     """Describe the picture in ``target`` and reply to it; the description, if there is one."""
     svc = context.services
     person = asker or target.from_user
-    ui = ui_language(person.language_code if person else None)
+    ui = user_language(person)
     languages = await chat_languages(svc, target.chat, person)
     reply = Reply(target)
     async with svc.presence.working(target):
@@ -129,7 +138,7 @@ async def describe_one(
         # Busy here is a backend that took the picture but couldn't reach its models (a Ray
         # cluster gone): a group photo waits for it, as for a full queue at submit.
         if patient or isinstance(exc, Stopped):
-            raise _deferred(context, exc) from exc
+            raise deferred(context, exc) from exc
         raise
     await svc.store.cache_texts(picture.unique_id, task.kind, {"en": result.english, **result.translations})
     return result
@@ -163,12 +172,19 @@ def submit(
         raise Deferred("stopping") from exc
     except Busy as exc:
         if patient:  # a full queue, or one person's flood in a group: their turn comes later
-            raise _deferred(context, exc) from exc
+            raise deferred(context, exc) from exc
         raise
 
 
-def _deferred(context: BotContext, exc: BaseException) -> Deferred:
+def deferred(context: BotContext, exc: BaseException) -> Deferred:
+    """Tried again later (a group's picture that met a full queue or a slow model), within
+    Timings.busy_give_up_s of its arrival."""
     return Deferred(type(exc).__name__, give_up_after_s=context.services.timings.busy_give_up_s)
+
+
+def unchanged(exc: BadRequest) -> bool:
+    """Whether Telegram refused an edit for changing nothing ("message is not modified")."""
+    return "not modified" in str(exc).lower()
 
 
 class Reply:
@@ -185,7 +201,7 @@ class Reply:
                 edited = await self.status.edit_text(text, reply_markup=markup)
                 return edited if isinstance(edited, Message) else self.status
             except BadRequest as exc:
-                if "not modified" in str(exc).lower():
+                if unchanged(exc):
                     return self.status
                 # the status message is gone: reply afresh
         return await self.target.reply_text(text, do_quote=True, reply_markup=markup)

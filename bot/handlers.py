@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from telegram import BotCommand, Update
 from telegram.ext import Application
@@ -15,13 +16,14 @@ from .asking import answer_caption
 from .chats import chat_languages
 from .context import BotContext
 from .describing import describe_message
-from .messages import CATALOG, COMMAND_NAMES, COMMANDS, READING_COMMANDS, message, ui_language
+from .messages import CATALOG, COMMAND_NAMES, COMMANDS, READING_COMMANDS, message, user_language
 from .permissions import is_private
 from .reading import read_if_mostly_text, read_message, wants_reading
-from .store import StoreUnavailable
+from .store import ChatSettings, StoreUnavailable
 
 __all__ = [
     "auto_command",
+    "autoread_command",
     "describe_command",
     "help_command",
     "lang_command",
@@ -31,7 +33,6 @@ __all__ = [
     "on_migrate",
     "on_photo",
     "on_private_other",
-    "on_private_text",
     "on_unsupported",
     "register_commands",
 ]
@@ -43,17 +44,13 @@ UNSUPPORTED_KINDS = ("sticker", "animation", "video", "video_note")
 
 async def help_command(update: Update, context: BotContext) -> None:
     """/start and /help: what the bot does, its commands, and what it keeps."""
-    await update.effective_message.reply_text(message("help", _ui(update)))
-
-
-async def on_private_text(update: Update, context: BotContext) -> None:
-    """Words in a private chat: point the way to what the bot does."""
-    await update.effective_message.reply_text(message("send_a_photo", _ui(update)))
+    await update.effective_message.reply_text(message("help", user_language(update.effective_user)))
 
 
 async def on_private_other(update: Update, context: BotContext) -> None:
-    """Anything else in a private chat (a place, a contact, a poll, dice): the same pointer."""
-    await update.effective_message.reply_text(message("send_a_photo", _ui(update)))
+    """Anything else in a private chat (words, a place, a contact, a poll, dice): point the way
+    to what the bot does."""
+    await update.effective_message.reply_text(message("send_a_photo", user_language(update.effective_user)))
 
 
 async def on_photo(update: Update, context: BotContext) -> None:
@@ -72,7 +69,7 @@ async def on_unsupported(update: Update, context: BotContext) -> None:
     """Stickers, animations, videos: a polite "not yet" in private chats, silence in groups."""
     if not is_private(update):
         return
-    msg, ui = update.effective_message, _ui(update)
+    msg, ui = update.effective_message, user_language(update.effective_user)
     kind = next(k for k in UNSUPPORTED_KINDS if getattr(msg, k, None))
     await msg.reply_text(message("unsupported_kind", ui, kind=message(f"kind.{kind}", ui)))
 
@@ -81,7 +78,9 @@ async def describe_command(update: Update, context: BotContext) -> None:
     """/describe, sent as a reply to a photo or picture file: describe it, in any mode."""
     target = update.effective_message.reply_to_message
     if target is None or not (target.photo or target.document):
-        await update.effective_message.reply_text(message("describe_usage", _ui(update)))
+        await update.effective_message.reply_text(
+            message("describe_usage", user_language(update.effective_user))
+        )
         return
     # The person who asked owns the reply's buttons, and the request counts against their quota.
     description = await describe_message(target, context, loud=True, asker=update.effective_user)
@@ -90,21 +89,40 @@ async def describe_command(update: Update, context: BotContext) -> None:
 
 async def auto_command(update: Update, context: BotContext) -> None:
     """/auto on|off: describe every photo in this chat, or only on /describe."""
-    svc, chat_id, ui = context.services, update.effective_chat.id, _ui(update)
+    store = context.services.store
+    await _switch(update, context, "auto", lambda chat: chat.auto, store.set_auto)
+
+
+async def autoread_command(update: Update, context: BotContext) -> None:
+    """/autoread on|off: read the text of pictures that are mostly text without being asked."""
+    store = context.services.store
+    await _switch(update, context, "autoread", lambda chat: chat.autoread, store.set_autoread)
+
+
+async def _switch(
+    update: Update,
+    context: BotContext,
+    name: str,
+    current: Callable[[ChatSettings], bool],
+    change: Callable[[int, bool], Awaitable[None]],
+) -> None:
+    """/<name> on|off turns a chat's setting on or off (admins only in groups); /<name> alone
+    says what it is."""
+    chat_id, ui = update.effective_chat.id, user_language(update.effective_user)
     choice = (context.args or [""])[0].lower()
     if choice not in ("on", "off"):
-        state = "on" if (await svc.store.chat_settings(chat_id)).auto else "off"
-        await update.effective_message.reply_text(message("auto_usage", ui, state=state))
+        state = "on" if current(await context.services.store.chat_settings(chat_id)) else "off"
+        await update.effective_message.reply_text(message(f"{name}_usage", ui, state=state))
         return
     if await _may_change_settings(update, context):
-        await svc.store.set_auto(chat_id, choice == "on")
-        await update.effective_message.reply_text(message(f"auto_{choice}", ui))
+        await change(chat_id, choice == "on")
+        await update.effective_message.reply_text(message(f"{name}_{choice}", ui))
 
 
 async def lang_command(update: Update, context: BotContext) -> None:
     """/lang en fr: the languages of this chat's descriptions, in order; /lang alone shows
     the choices as buttons that add or remove each one."""
-    svc, chat, ui = context.services, update.effective_chat, _ui(update)
+    svc, chat, ui = context.services, update.effective_chat, user_language(update.effective_user)
     available = svc.describer.languages
     current = await chat_languages(svc, chat, update.effective_user)
     words = [w.lower() for w in context.args or []]
@@ -189,13 +207,8 @@ async def _auto_applies(update: Update, context: BotContext) -> bool:
 async def _may_change_settings(update: Update, context: BotContext) -> bool:
     if await context.services.members.may_change_settings(update):
         return True
-    await update.effective_message.reply_text(message("admins_only", _ui(update)))
+    await update.effective_message.reply_text(message("admins_only", user_language(update.effective_user)))
     return False
-
-
-def _ui(update: Update) -> str:
-    user = update.effective_user
-    return ui_language(user.language_code if user else None)
 
 
 def _names(languages) -> str:

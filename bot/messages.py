@@ -10,7 +10,20 @@ not break a message, and screen readers read plain text best.
 
 from __future__ import annotations
 
-__all__ = ["CATALOG", "COMMANDS", "COMMAND_NAMES", "READING_COMMANDS", "message", "ui_language"]
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from telegram import User
+
+__all__ = [
+    "CATALOG",
+    "COMMANDS",
+    "COMMAND_NAMES",
+    "READING_COMMANDS",
+    "message",
+    "ui_language",
+    "user_language",
+]
 
 _FORMATS = "JPEG, PNG, WebP, HEIC, AVIF, GIF, BMP, TIFF"
 
@@ -245,6 +258,11 @@ def ui_language(language_code: str | None) -> str:
     catalog if there is one, else English."""
     code = (language_code or "").lower().split("-")[0]
     return code if code in CATALOG else "en"
+
+
+def user_language(user: User | None) -> str:
+    """The interface language for a person (English for nobody in particular)."""
+    return ui_language(user.language_code if user else None)
 
 
 def message(key: str, lang: str, **values: object) -> str:

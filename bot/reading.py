@@ -16,7 +16,7 @@ import io
 import logging
 import re
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
+from telegram import Message, Update, User
 from telegram.error import TelegramError
 
 from captioning import (
@@ -36,17 +36,16 @@ from . import replies
 from .buttons import pressable
 from .chats import chat_languages, translations
 from .context import BotContext
-from .describing import owner_id, problem, quota_owner
+from .describing import deferred, owner_id, problem, quota_owner, submit
 from .journal import Deferred
-from .messages import message, ui_language
+from .messages import message, user_language
 from .permissions import is_private
-from .pictures import PictureGone, TooBigForTelegram, download, picture_for_reading
+from .pictures import PictureGone, TooBigForTelegram, picture_for_reading
 from .store import PictureRef
 
 __all__ = [
     "MAX_MESSAGES",
     "TEXT_WORDS",
-    "autoread_command",
     "mostly_text",
     "on_read",
     "on_translate",
@@ -137,7 +136,7 @@ async def read_if_mostly_text(
 
 async def read_command(update: Update, context: BotContext) -> None:
     """/read (/leer), sent as a reply to a photo or picture file: read its text, in any mode."""
-    target, ui = update.effective_message.reply_to_message, _ui(update.effective_user)
+    target, ui = update.effective_message.reply_to_message, user_language(update.effective_user)
     if not context.services.describer.can_read:
         await update.effective_message.reply_text(message("reading_off", ui))
         return
@@ -145,21 +144,6 @@ async def read_command(update: Update, context: BotContext) -> None:
         await update.effective_message.reply_text(message("read_usage", ui))
         return
     await read_message(target, context, loud=True, asker=update.effective_user)
-
-
-async def autoread_command(update: Update, context: BotContext) -> None:
-    """/autoread on|off: read the text of pictures that are mostly text without being asked."""
-    svc, chat_id, ui = context.services, update.effective_chat.id, _ui(update.effective_user)
-    choice = (context.args or [""])[0].lower()
-    if choice not in ("on", "off"):
-        state = "on" if (await svc.store.chat_settings(chat_id)).autoread else "off"
-        await update.effective_message.reply_text(message("autoread_usage", ui, state=state))
-        return
-    if not await svc.members.may_change_settings(update):
-        await update.effective_message.reply_text(message("admins_only", ui))
-        return
-    await svc.store.set_autoread(chat_id, choice == "on")
-    await update.effective_message.reply_text(message(f"autoread_{choice}", ui))
 
 
 async def read_message(
@@ -175,7 +159,7 @@ async def read_message(
     ``automatic`` (nobody asked): no reply when there is no text, and no waiting for room."""
     svc = context.services
     person = asker or target.from_user
-    ui = ui_language(person.language_code if person else None)
+    ui = user_language(person)
     languages = await chat_languages(svc, target.chat, person)
     picture = picture_for_reading(target, svc.describer.read_size)
     async with svc.presence.working(target):
@@ -204,23 +188,14 @@ async def read_picture(
     bad = await svc.store.bad_file(picture.unique_id)
     if bad is not None:
         raise InvalidImage("This file was refused before.", bad)
-    if svc.stopping.is_set():
-        raise Deferred("stopping")
-    bot = context.bot
+    ticket = submit(context, target, picture, Read(), asker=asker, patient=patient)
     try:
-        ticket = svc.describer.submit(
-            lambda: download(bot, picture),
-            Read(),
-            lane=target.chat_id,
-            owner=quota_owner(target, asker),
-            size=picture.size,
-        )
         text: str = await ticket.result()
     except Stopped as exc:
         raise Deferred("stopping") from exc
     except (Busy, RequestTimeout) as exc:
         if patient:
-            raise Deferred(type(exc).__name__, give_up_after_s=svc.timings.busy_give_up_s) from exc
+            raise deferred(context, exc) from exc
         raise
     except InvalidImage as exc:
         await svc.store.remember_bad_file(picture.unique_id, exc.reason)
@@ -241,10 +216,10 @@ async def send_text(
 ) -> None:
     """The text, verbatim, in up to MAX_MESSAGES replies, or its first part and a .txt file."""
     svc = context.services
-    voice = languages[0] if len(languages) == 1 and languages[0] in ("en", "es") else ui
+    voice = replies.voice(languages, ui)
     if not text.strip():
         sent = await target.reply_text(
-            message("no_text", voice), do_quote=True, reply_markup=_delete(languages)
+            message("no_text", voice), do_quote=True, reply_markup=replies.buttons(languages, again=False)
         )
         await svc.store.remember_reply(sent.chat_id, sent.message_id, owner, [picture])
         return
@@ -252,7 +227,7 @@ async def send_text(
     header = message("text_found", voice)
     others = translations(languages)
     translatable = bool(others) and question_language(text, hint="en", languages=("en", *others)) == "en"
-    markup = _buttons(languages, translate=translatable)
+    markup = replies.buttons(languages, again=False, translate=translatable)
     if len(parts) <= MAX_MESSAGES:
         messages = [f"{header}\n{parts[0]}", *parts[1:]]
         for n, part in enumerate(messages, start=1):
@@ -270,7 +245,7 @@ async def send_text(
 
 async def on_read(update: Update, context: BotContext) -> None:
     """ "Read text" under a description: the text of the picture it describes."""
-    query, ui = update.callback_query, _ui(update.effective_user)
+    query, ui = update.callback_query, user_language(update.effective_user)
     reply = await pressable(update, context)
     if reply is None:
         return
@@ -287,7 +262,7 @@ async def on_read(update: Update, context: BotContext) -> None:
 
 async def on_translate(update: Update, context: BotContext) -> None:
     """ "Translate" under a text read: the text in the chat's other languages."""
-    query, ui = update.callback_query, _ui(update.effective_user)
+    query, ui = update.callback_query, user_language(update.effective_user)
     reply = await pressable(update, context)
     if reply is None:
         return
@@ -324,21 +299,3 @@ async def on_translate(update: Update, context: BotContext) -> None:
 def _translation(name: str, text: str) -> str:
     """One line: "Español: ..."; several: the name on its own line, then the lines as read."""
     return f"{name}:\n{text}" if "\n" in text else f"{name}: {text}"
-
-
-def _buttons(languages: tuple[str, ...], *, translate: bool) -> InlineKeyboardMarkup:
-    row = (
-        [InlineKeyboardButton(replies.label("button_translate", languages), callback_data="translate")]
-        if translate
-        else []
-    )
-    row.append(InlineKeyboardButton(replies.label("button_delete", languages), callback_data="delete"))
-    return InlineKeyboardMarkup([row])
-
-
-def _delete(languages: tuple[str, ...]) -> InlineKeyboardMarkup:
-    return _buttons(languages, translate=False)
-
-
-def _ui(user: User | None) -> str:
-    return ui_language(user.language_code if user else None)

@@ -27,6 +27,7 @@ __all__ = [
     "label",
     "lang_keyboard",
     "sentence",
+    "voice",
 ]
 
 # Telegram's limit is 4096 characters; a description is meant to be read aloud, so each
@@ -60,7 +61,7 @@ def _texts(result: Translated, languages: Sequence[str]) -> list[tuple[str, str]
     return [(lang, sentence(result.text(lang))) for lang in languages if result.text(lang)]
 
 
-def _voice(languages: Sequence[str], ui: str) -> str:
+def voice(languages: Sequence[str], ui: str) -> str:
     """The language a note to the chat is in: its only language if it has a catalog, else the asker's."""
     return languages[0] if len(languages) == 1 and languages[0] in CATALOG else ui
 
@@ -69,7 +70,7 @@ def describe_reply(result: Translated, languages: Sequence[str], ui: str = "en")
     """The reply under a photo, labelled as an automatic description."""
     texts = _texts(result, languages)
     if not result.english or not texts:
-        return message("no_description", _voice(languages, ui))
+        return message("no_description", voice(languages, ui))
     if len(texts) == 1:
         [(lang, text)] = texts
         return f"{label('description', [lang])}: {text}"
@@ -89,7 +90,7 @@ def answer_reply(results: list[Translated | str], languages: Sequence[str], ui: 
             return result
         texts = _texts(result, languages)
         if not result.english or not texts:
-            return message("no_answer", _voice(languages, ui))
+            return message("no_answer", voice(languages, ui))
         return "\n".join(f"{_answer_label(lang)}: {text}" for lang, text in texts)
     return _numbered(results, languages, ui, "answers_for", "answers", "album_item_unanswered")
 
@@ -120,7 +121,7 @@ def _numbered(
     for number, result in enumerate(results, start=1):
         texts = _texts(result, languages) if isinstance(result, Translated) and result.english else []
         if not texts:
-            lines.append(f"{number}. " + message(failed, _voice(languages, ui)))
+            lines.append(f"{number}. " + message(failed, voice(languages, ui)))
         elif len(languages) == 1:
             lines.append(f"{number}. {texts[0][1]}")
         else:
@@ -142,15 +143,19 @@ def fit(lines: list[str], ui: str = "en", limit: int = 4096) -> str:
     return "\n".join([*kept, message("more_not_shown", ui, count=len(lines) - len(kept))])
 
 
-def buttons(languages: Sequence[str], *, again: bool = True, read: bool = False) -> InlineKeyboardMarkup:
-    """Under a reply: "Describe again" (more detail), "Read text" (when reading is on) and
-    "Delete".
+def buttons(
+    languages: Sequence[str], *, again: bool = True, read: bool = False, translate: bool = False
+) -> InlineKeyboardMarkup:
+    """Under a reply: "Describe again" (more detail), "Read text" (when reading is on),
+    "Translate" (under a text read) and "Delete".
 
     The data names the action and nothing else: who may press is the store's to say.
     """
     row = [InlineKeyboardButton(label("button_again", languages), callback_data="again")] if again else []
     if read:
         row.append(InlineKeyboardButton(label("button_read", languages), callback_data="read"))
+    if translate:
+        row.append(InlineKeyboardButton(label("button_translate", languages), callback_data="translate"))
     row.append(InlineKeyboardButton(label("button_delete", languages), callback_data="delete"))
     return InlineKeyboardMarkup([row])
 

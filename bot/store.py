@@ -183,9 +183,6 @@ class Database:
         self._durable.close()
         self._db.close()
 
-    def ping(self) -> None:
-        self._db.execute("SELECT 1").fetchone()
-
     # -- chat settings -------------------------------------------------------------------
 
     def chat_settings(self, chat_id: int) -> ChatSettings:
@@ -252,10 +249,6 @@ class Database:
             "SELECT update_id, body FROM journal WHERE done_at IS NULL ORDER BY update_id"
         )
         return list(rows)
-
-    def journal_received_at(self, update_id: int) -> float | None:
-        row = self._db.execute("SELECT received_at FROM journal WHERE update_id = ?", (update_id,)).fetchone()
-        return row[0] if row else None
 
     # -- who and what a reply is about ---------------------------------------------------
 
@@ -434,9 +427,6 @@ class Store:
 
     # -- the database's methods, awaitable -----------------------------------------------
 
-    async def ping(self) -> None:
-        await self._run(Database.ping)
-
     async def chat_settings(self, chat_id: int) -> ChatSettings:
         return await self._run(Database.chat_settings, chat_id)
 
@@ -460,9 +450,6 @@ class Store:
 
     async def journal_pending(self) -> list[tuple[int, str]]:
         return await self._run(Database.journal_pending)
-
-    async def journal_received_at(self, update_id: int) -> float | None:
-        return await self._run(Database.journal_received_at, update_id)
 
     async def remember_reply(
         self, chat_id: int, message_id: int, owner_id: int, pictures: Sequence[PictureRef] = ()
