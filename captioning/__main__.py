@@ -216,16 +216,17 @@ def _describe_files(files: list[Path], readable: list[int], args: argparse.Names
                 ready.append((index, load_image(_read(files[index]), min_side=size)))
             except InvalidImage as exc:
                 outcomes[index] = Outcome(str(files[index]), error=str(exc))
+    asked = ""  # the question in English, translated once for every batch
+    if describing and question and ready:
+        with timings.step("question"):  # the question's time: translating it, then answering it
+            (asked,) = engine.to_english([question])
     step = engine.batch_size
     for start in range(0, len(ready), step):
         chunk = ready[start : start + step]
         if describing:
             batch = [engine.prepare(picture) for _, picture in chunk]
             with timings.step("question" if question else "caption"):
-                if question:
-                    english = engine.ask(batch, engine.to_english([question] * len(batch)))
-                else:
-                    english = engine.caption(batch)
+                english = engine.ask(batch, [asked] * len(batch)) if question else engine.caption(batch)
             with timings.step("translate"):
                 translations = engine.translate(english, [languages] * len(english))
             for (index, _), text, translated in zip(chunk, english, translations, strict=True):

@@ -30,7 +30,7 @@ from transformers import Blip2ForConditionalGeneration, Blip2Processor, Generati
 
 from .errors import ModelLoadError, SettingsError
 from .images import load_image
-from .models import check_quantize, load_pretrained, place, resolve_device, resolve_dtype
+from .models import check_quantize, load_model, load_pretrained, resolve_device, resolve_dtype
 from .questions import Question, prompt
 from .reading import Reader
 from .settings import EngineSettings
@@ -167,7 +167,7 @@ class Engine:
         translators: dict[str, Translator] = {}
         question_translators: dict[str, Translator] = {}
         if describing:
-            processor, captioner = _load_captioner(settings, device, dtype, int8)
+            processor, captioner = _load_captioner(settings, device, dtype)
             translators = load_translators(
                 settings.translators,
                 settings,
@@ -450,19 +450,14 @@ class Engine:
 
 
 def _load_captioner(
-    settings: EngineSettings, device: torch.device, dtype: torch.dtype, int8: bool
+    settings: EngineSettings, device: torch.device, dtype: torch.dtype
 ) -> tuple[Blip2Processor, Blip2ForConditionalGeneration]:
     caption = {"role": "caption", "setting": "CAPTION_MODEL"}
     processor = load_pretrained(Blip2Processor, settings.caption_model, **caption)
-    captioner = load_pretrained(
-        Blip2ForConditionalGeneration,
-        settings.caption_model,
-        **caption,
-        int8=int8,
-        int8_cache=settings.int8_cache,
-        **place(device, dtype),
+    captioner = load_model(
+        Blip2ForConditionalGeneration, settings.caption_model, settings, device, dtype, **caption
     )
-    return processor, captioner.to(device).eval()
+    return processor, captioner
 
 
 def _generation_config(base: GenerationConfig, **settings: int) -> GenerationConfig:

@@ -13,7 +13,8 @@
 
 Every message is one sentence a person can read: front ends show ``str(error)`` as it is,
 without the class name. Foreign exceptions are translated where they enter this package,
-with ``raise ... from exc`` so the cause stays in the logs.
+with ``raise ... from exc`` so the cause stays in the logs; :func:`first_line` gives the
+one line of a foreign exception that such a message or a log line quotes.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = [
     "SettingsError",
     "Stopped",
     "TooManyQueued",
+    "first_line",
 ]
 
 
@@ -79,3 +81,11 @@ class Stopped(CaptioningError):
 
 class InferenceError(CaptioningError):
     """The models failed on this picture, even in a batch of its own."""
+
+
+def first_line(exc: BaseException, limit: int | None = None) -> str:
+    """The first line of ``str(exc)``, or the exception's class name when it has no text;
+    cut to ``limit`` characters when one is given."""
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line if limit is None else line[:limit]

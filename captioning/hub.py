@@ -24,7 +24,7 @@ import re
 import sys
 from pathlib import Path
 
-from .errors import ModelLoadError
+from .errors import ModelLoadError, first_line
 
 __all__ = ["locate", "revision", "size_text"]
 
@@ -100,7 +100,7 @@ def locate(name: str, *, role: str, setting: str) -> str:
         return hub.snapshot_download(name, allow_patterns=WANTED, ignore_patterns=ignore)
     except OSError as exc:
         raise ModelLoadError(
-            f"Downloading the {role} model {name} failed ({_first_line(exc)}); run again to resume it."
+            f"Downloading the {role} model {name} failed ({first_line(exc)}); run again to resume it."
         ) from exc
 
 
@@ -148,8 +148,3 @@ def _matches(filename: str, patterns: list[str]) -> bool:
     from fnmatch import fnmatch
 
     return any(fnmatch(filename, pattern) for pattern in patterns)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -48,6 +48,7 @@ from typing import Any, TypeVar
 
 import torch
 
+from .errors import first_line
 from .hub import revision
 from .quantize import Safetensors, finish, malloc_trim, quantize_files, skeleton, uses_torch_ao
 
@@ -114,7 +115,7 @@ def _read(
     try:
         model = _load_saved(model_class, folder, entry, key)
     except Exception as exc:  # truncated, garbled, another layout: made again
-        log.warning("Can't read %s (%s); quantizing %s again.", entry, _reason(exc), name)
+        log.warning("Can't read %s (%s); quantizing %s again.", entry, first_line(exc, 200), name)
         return None, found
     with contextlib.suppress(OSError):  # in use: _prune goes by this time (a read-only folder: none)
         os.utime(entry)
@@ -146,7 +147,7 @@ def _quantize(
             name,
             took,
             entry.parent,
-            _reason(exc),
+            first_line(exc, 200),
         )
     else:
         log.info("Quantized %s to int8 in %.1f s; saved to %s", name, took, entry)
@@ -172,7 +173,9 @@ def _locked(entry: Path, name: str) -> Iterator[bool]:
                 log.info("Waiting while another process quantizes %s (it holds %s).", name, path)
                 fcntl.flock(handle, fcntl.LOCK_EX)
         except OSError as exc:  # a read-only folder, a file system without locks
-            log.warning("Can't lock %s (%s); quantizing %s without saving it.", path, _reason(exc), name)
+            log.warning(
+                "Can't lock %s (%s); quantizing %s without saving it.", path, first_line(exc, 200), name
+            )
             locked = False
         else:
             locked = True
@@ -420,8 +423,3 @@ def _put(model: torch.nn.Module, name: str, tensor: torch.Tensor) -> None:
         module._buffers[attribute] = tensor
     else:
         raise ValueError(f"{name} is not a tensor of the model")
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:200]

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from transformers.utils import logging as hf_logging
 
-from .errors import ModelLoadError, SettingsError
+from .errors import ModelLoadError, SettingsError, first_line
 from .hub import locate
+
+if TYPE_CHECKING:
+    from .settings import EngineSettings
 
 __all__ = [
     "check_quantize",
+    "load_model",
     "load_pretrained",
     "place",
     "quiet_transformers",
@@ -103,9 +107,34 @@ def load_pretrained(
             return load_int8(loader, folder, cache=int8_cache, name=name)
         return loader.from_pretrained(folder, **kwargs)
     except Exception as exc:  # a tokenizer given the wrong folder raises TypeError, and so on
-        text = str(exc).strip()
-        reason = text.splitlines()[0] if text else type(exc).__name__
-        raise ModelLoadError(f"Could not load the {role} model {name!r} ({setting}): {reason[:300]}") from exc
+        raise ModelLoadError(
+            f"Could not load the {role} model {name!r} ({setting}): {first_line(exc, 300)}"
+        ) from exc
+
+
+def load_model(
+    loader: Any,
+    name: str,
+    settings: EngineSettings,
+    device: torch.device,
+    dtype: torch.dtype,
+    *,
+    role: str,
+    setting: str,
+) -> Any:
+    """A model (not its tokenizer or processor) by :func:`load_pretrained`: in int8 where
+    ``settings.quantize`` says so (through ``settings.int8_cache``), else in ``dtype``, placed
+    on ``device`` and ready for inference (``.eval()``)."""
+    model = load_pretrained(
+        loader,
+        name,
+        role=role,
+        setting=setting,
+        int8=settings.quantize == "int8",
+        int8_cache=settings.int8_cache,
+        **place(device, dtype),
+    )
+    return model.to(device).eval()
 
 
 def quiet_transformers() -> None:

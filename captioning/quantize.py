@@ -264,9 +264,6 @@ class Safetensors:
     def __contains__(self, key: object) -> bool:
         return key in self.index
 
-    def keys(self) -> list[str]:
-        return list(self.index)
-
     def get(self, key: str) -> torch.Tensor:
         file, base, info = self.index[key]
         start, end = info["data_offsets"]

@@ -30,7 +30,7 @@ from ray import serve
 from ray.exceptions import RayError, RayTaskError
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 
-from .errors import Busy, InferenceError, InvalidImage, RequestTimeout
+from .errors import Busy, InferenceError, InvalidImage, RequestTimeout, first_line
 
 __all__ = ["APP_NAME", "RayBackend"]
 
@@ -80,7 +80,7 @@ class RayBackend:
                 handle = serve.get_app_handle(self.app_name)
                 info = handle.info.remote().result(timeout_s=self.connect_timeout_s)
             except Exception as exc:
-                log.warning("Ray Serve application %r unreachable: %s", self.app_name, _first_line(exc))
+                log.warning("Ray Serve application %r unreachable: %s", self.app_name, first_line(exc, 300))
                 self._handle = None
                 return False
             self.input_size = int(info["input_size"])
@@ -111,7 +111,7 @@ class RayBackend:
             try:
                 pending = {i: self._handle.run.remote((kind, pictures[i], tasks[i])) for i in waiting}
             except Exception as exc:
-                log.warning("Ray Serve unreachable: %s", _first_line(exc))
+                log.warning("Ray Serve unreachable: %s", first_line(exc, 300))
                 self._handle = None
                 return results
             waiting = []
@@ -122,7 +122,7 @@ class RayBackend:
                         raise TimeoutError
                     results[i] = _outcome(response.result(timeout_s=remaining))
                 except RayTaskError as exc:  # the replica's code raised: the models failed
-                    log.error("A replica failed on a picture: %s", _first_line(exc))
+                    log.error("A replica failed on a picture: %s", first_line(exc, 300))
                     results[i] = InferenceError("Something went wrong while describing this picture.")
                 except TimeoutError:
                     results[i] = RequestTimeout(
@@ -130,7 +130,7 @@ class RayBackend:
                     )
                 except DeploymentUnavailableError as exc:  # deleted or failed: reconnect later
                     if self._handle is not None:
-                        log.warning("Ray Serve application unavailable: %s", _first_line(exc))
+                        log.warning("Ray Serve application unavailable: %s", first_line(exc, 300))
                     self._handle = None
                     results[i] = _busy()
                 except BackPressureError:
@@ -163,8 +163,3 @@ def _outcome(result: Any) -> Any:
 
 def _busy() -> Busy:
     return Busy("The picture service is unreachable right now; please send the picture again in a minute.")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__

@@ -59,20 +59,14 @@ class Reader:
     def load(cls, settings: EngineSettings, device: torch.device, dtype: torch.dtype) -> Reader:
         from transformers import AutoProcessor, Florence2ForConditionalGeneration
 
-        from .models import load_pretrained, place
+        from .models import load_model, load_pretrained
 
         names = {"role": "reading", "setting": "OCR_MODEL"}
         processor = load_pretrained(AutoProcessor, settings.ocr_model, **names)
-        int8 = settings.quantize == "int8"
-        model = load_pretrained(
-            Florence2ForConditionalGeneration,
-            settings.ocr_model,
-            **names,
-            int8=int8,
-            int8_cache=settings.int8_cache,
-            **place(device, dtype),
+        model = load_model(
+            Florence2ForConditionalGeneration, settings.ocr_model, settings, device, dtype, **names
         )
-        return cls(processor, model.to(device).eval(), settings)
+        return cls(processor, model, settings)
 
     def prepare(self, picture: Image.Image) -> torch.Tensor:
         """One picture's pixels, at Florence-2's size, on the CPU."""

@@ -91,7 +91,7 @@ class EngineSettings(BaseSettings):
     # How translations run: transformers, or CTranslate2 (converted once into CT2_CACHE_DIR;
     # int8 on the CPU, int8_float16 on a GPU, unless CT2_COMPUTE_TYPE says otherwise).
     translation_backend: Literal["transformers", "ctranslate2"] = "transformers"
-    ct2_cache_dir: str = "~/.cache/describe-bot/ctranslate2"
+    ct2_cache_dir: str = Field(default_factory=lambda: _user_cache("ctranslate2"))
     ct2_compute_type: Literal[
         "auto",
         "int8",

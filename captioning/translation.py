@@ -119,22 +119,13 @@ class MarianTranslator:
         of its languages), with ``ref``'s target token."""
         from transformers import MarianMTModel, MarianTokenizer
 
-        from .models import load_pretrained, place
+        from .models import load_model, load_pretrained
 
         shared = {} if shared is None else shared
         if ref.name not in shared:
             tokenizer = load_pretrained(MarianTokenizer, ref.name, role=role, setting=setting)
-            int8 = settings.quantize == "int8"
-            model = load_pretrained(
-                MarianMTModel,
-                ref.name,
-                role=role,
-                setting=setting,
-                int8=int8,
-                int8_cache=settings.int8_cache,
-                **place(device, dtype),
-            )
-            shared[ref.name] = (tokenizer, model.to(device).eval())
+            model = load_model(MarianMTModel, ref.name, settings, device, dtype, role=role, setting=setting)
+            shared[ref.name] = (tokenizer, model)
         tokenizer, model = shared[ref.name]
         if ref.target_token and ref.target_token not in tokenizer.get_vocab():
             raise ModelLoadError(

@@ -28,8 +28,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelLoadError, SettingsError
-from .hub import locate
+from .errors import ModelLoadError, SettingsError, first_line
+from .hub import locate, revision
 from .settings import EngineSettings, ModelRef
 from .translation import clean_text
 
@@ -53,12 +53,10 @@ def _ctranslate2() -> Any:
 
 
 def cache_folder(source: Path, cache_dir: Path, compute_type: str) -> Path:
-    """``cache_dir/<name>--<compute type>--<fingerprint of the files and versions>``."""
+    """``cache_dir/<name>--<compute type>--<fingerprint of the model's version (see
+    :func:`captioning.hub.revision`) and ours>``."""
     ct2 = _ctranslate2()
-    digest = hashlib.sha256(f"{source.resolve()}|{ct2.__version__}|{_FORMAT}|".encode())
-    for path in sorted(source.iterdir()):
-        stat = path.stat()
-        digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    digest = hashlib.sha256(f"{source.resolve()}|{ct2.__version__}|{_FORMAT}|{revision(source)}".encode())
     return cache_dir / f"{source.resolve().name}--{compute_type}--{digest.hexdigest()[:12]}"
 
 
@@ -187,9 +185,8 @@ class CTranslate2Model:
         except ModelLoadError:
             raise
         except Exception as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelLoadError(
-                f"Could not convert the {role} model {ref_name!r} ({setting}): {reason}"
+                f"Could not convert the {role} model {ref_name!r} ({setting}): {first_line(exc)}"
             ) from exc
         self.name = ref_name
 
