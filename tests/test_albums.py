@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import sqlite3
 
@@ -10,7 +9,7 @@ from bot.store import Database
 from tests import pictures
 from tests.bot_harness import FAST, running_bot
 from tests.fake_telegram import command
-from tests.waiting import journaled, until_handled
+from tests.waiting import journaled, until, until_handled
 
 GROUP = -100777
 # Long enough that a slow machine still sees an album's photos as one; the tests wait on
@@ -19,8 +18,7 @@ ALBUMS = dataclasses.replace(FAST, album_quiet_s=2.0)
 
 
 async def until_received(state, update_id: int) -> None:
-    while update_id not in journaled(state):
-        await asyncio.sleep(0.01)
+    await until(lambda: update_id in journaled(state), f"update {update_id} in the journal")
 
 
 def album(telegram, chat: int, colors: list[str], group_id: str = "album-1", **extra) -> list[dict]:
@@ -122,8 +120,9 @@ async def test_when_the_albums_answer_fails_every_photo_stays_pending(telegram, 
     async with running_bot(telegram, state, executor, timings=retry_later) as runner:
         ids = [await telegram.push(m) for m in messages]
         await telegram.wait_for("sendMessage", chat_id=5)  # the failed answer
-        while set(runner.svc.journal.retrying) != set(ids):  # each photo's update: to be tried again
-            await asyncio.sleep(0.01)
+        await until(  # each photo's update: to be tried again
+            lambda: set(runner.svc.journal.retrying) == set(ids), "every photo set to be tried again"
+        )
     assert journaled(state) == dict.fromkeys(ids, False)  # none marked done: all three replay
     async with running_bot(telegram, state, executor, timings=ALBUMS):
         replies = await telegram.wait_for("sendMessage", count=2, chat_id=5)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 
 import pytest
@@ -12,7 +11,7 @@ from captioning.questions import MAX_QUESTION_CHARS, Question
 from tests import pictures
 from tests.bot_harness import FAST, RecordingDescriber, running_bot
 from tests.fake_telegram import FakeTelegram, command
-from tests.waiting import journaled, until_handled
+from tests.waiting import journaled, until, until_handled
 
 GROUP = -100999
 ASKER = 31
@@ -216,8 +215,7 @@ async def test_a_question_met_by_a_telegram_outage_is_answered_after_a_restart(t
         photo, _ = await described(telegram, 5, "green")
         telegram.fail_next["getFile"] = [FakeTelegram.bad_gateway()]
         question = await telegram.push(telegram.message(5, text="what color is it?", reply_to_message=photo))
-        while question not in runner.svc.journal.retrying:
-            await asyncio.sleep(0.01)
+        await until(lambda: question in runner.svc.journal.retrying, "the question set to be tried again")
         assert telegram.count("sendMessage", 5) == 1  # no answer, and no "something went wrong"
     assert journaled(state)[question] is False
     async with running_bot(telegram, state, executor):

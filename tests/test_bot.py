@@ -23,9 +23,6 @@ async def bot(telegram, executor, tmp_path):
         yield runner
 
 
-STATE = "state"
-
-
 def reply_to(params) -> int:
     return params["reply_parameters"]["message_id"]
 

@@ -86,9 +86,6 @@ async def test_busy_and_slow_get_a_clear_try_again(telegram, tmp_path, describer
 
 
 async def test_one_chats_album_does_not_hold_up_another_chat(telegram, engine, tmp_path):
-    from captioning.executor import Executor
-    from captioning.settings import EngineSettings
-
     settings = EngineSettings.from_env({}).with_overrides(max_batch_size=1, max_queued_per_user=50)
     executor = Executor(settings, engine_factory=lambda: engine)
     await executor.start()
@@ -107,7 +104,7 @@ async def test_one_chats_album_does_not_hold_up_another_chat(telegram, engine, t
 
 def fetch(url: str) -> tuple[int, str]:
     try:
-        with urllib.request.urlopen(url) as response:
+        with urllib.request.urlopen(url, timeout=10) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
@@ -132,11 +129,11 @@ async def test_metrics_and_health_are_served_on_the_metrics_port(telegram, execu
         assert name in text
 
 
-class FullForAWhile:
-    """The real executor behind a queue that is full for the first few tries."""
+class RefusingForAWhile:
+    """The real executor, with ``refusal`` answering its first few tries instead."""
 
-    def __init__(self, inner, refusals: int) -> None:
-        self.inner, self.refusals, self.tries = inner, refusals, 0
+    def __init__(self, inner, refusal: RefusingDescriber, refusals: int) -> None:
+        self.inner, self.refusal, self.refusals, self.tries = inner, refusal, refusals, 0
         self.ready = True
 
     def __getattr__(self, name):
@@ -145,12 +142,19 @@ class FullForAWhile:
     def submit(self, picture, task=None, **keys):
         self.tries += 1
         if self.tries <= self.refusals:
-            raise QueueFull("full")
+            return self.refusal.submit(picture, task, **keys)
         return self.inner.submit(picture, task, **keys)
 
 
+# A queue that is full: it refuses each picture as it is submitted.
+FULL = RefusingDescriber(QueueFull("full"))
+# A backend that can't be reached: as the Ray backend does, the queue takes each picture and its
+# result is Busy.
+UNREACHABLE = RefusingDescriber(Busy("The picture service is unreachable right now."), at_submit=False)
+
+
 async def test_a_group_photo_that_meets_a_full_queue_is_tried_again_quietly(telegram, executor, tmp_path):
-    describer = FullForAWhile(executor, refusals=3)
+    describer = RefusingForAWhile(executor, FULL, refusals=3)
     timings = dataclasses.replace(FAST, busy_retry_delays_s=(0.1,))
     async with running_bot(telegram, tmp_path / "state", describer, timings=timings):
         update = await telegram.push(
@@ -164,7 +168,7 @@ async def test_a_group_photo_that_meets_a_full_queue_is_tried_again_quietly(tele
 
 
 async def test_a_group_photo_that_never_finds_room_is_given_up_after_its_time(telegram, executor, tmp_path):
-    describer = FullForAWhile(executor, refusals=10**6)
+    describer = RefusingForAWhile(executor, FULL, refusals=10**6)
     timings = dataclasses.replace(FAST, busy_retry_delays_s=(0.05,), busy_give_up_s=1.5)
     async with running_bot(telegram, tmp_path / "state", describer, timings=timings):
         update = await telegram.push(
@@ -175,28 +179,10 @@ async def test_a_group_photo_that_never_finds_room_is_given_up_after_its_time(te
     assert 2 <= describer.tries < 50  # tried again a few times, then given up
 
 
-class UnreachableForAWhile:
-    """The real executor behind a backend that can't be reached for the first few pictures: as
-    the Ray backend does, the queue takes each one and its result is Busy."""
-
-    def __init__(self, inner, failures: int) -> None:
-        self.inner, self.failures, self.tries = inner, failures, 0
-        self.ready = True
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def submit(self, picture, task=None, **keys):
-        self.tries += 1
-        if self.tries <= self.failures:
-            return RefusingDescriber(Busy("The picture service is unreachable right now."), at_submit=False)
-        return self.inner.submit(picture, task, **keys)
-
-
 async def test_a_group_photo_whose_backend_is_unreachable_is_answered_once_it_is_back(
     telegram, executor, tmp_path
 ):
-    describer = UnreachableForAWhile(executor, failures=2)
+    describer = RefusingForAWhile(executor, UNREACHABLE, refusals=2)
     timings = dataclasses.replace(FAST, busy_retry_delays_s=(0.1,))
     async with running_bot(telegram, tmp_path / "state", describer, timings=timings):
         update = await telegram.push(

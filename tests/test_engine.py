@@ -212,8 +212,8 @@ def test_the_input_size_comes_from_the_processor(engine):
     assert engine.input_size == 64  # the tiny model's vision tower; 224 for the hub models
 
 
-def test_the_batch_size_is_the_cpus_unless_set(engine_settings):
-    assert Engine.load(engine_settings).batch_size == 8  # float32 on the CPU
+def test_the_batch_size_is_the_cpus_unless_set(engine, engine_settings):
+    assert engine.batch_size == 8  # float32 on the CPU (the engine loaded from engine_settings)
     assert Engine.load(engine_settings.with_overrides(max_batch_size=3)).batch_size == 3
 
 

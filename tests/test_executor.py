@@ -23,6 +23,7 @@ from captioning.questions import Question
 from captioning.settings import EngineSettings
 from tests import pictures
 from tests.tiny_models import caption_for, translation_for
+from tests.waiting import until
 
 
 class FakeEngine:
@@ -106,16 +107,14 @@ async def hold(engine: FakeEngine, executor: Executor):
     """Occupy the model thread with one picture, so what follows queues up behind it."""
     engine.gate.clear()
     first = executor.submit(b"first", lane="warm")
-    while not engine.threads:
-        await asyncio.sleep(0.01)
+    await until(lambda: engine.threads, "the first picture on the model thread")
     return first
 
 
 async def until_queued(executor: Executor, count: int) -> None:
     """Wait until ``count`` pictures are decoded and waiting for the models: an event, where
     a sleep would let a slow machine change the batches."""
-    while len(executor._queue) < count:
-        await asyncio.sleep(0.005)
+    await until(lambda: len(executor._queue) >= count, f"{count} pictures queued")
 
 
 async def test_pictures_that_arrive_together_are_described_together(started):
@@ -402,13 +401,15 @@ async def test_downloads_wait_for_room_in_the_byte_budget(started):
         return download
 
     tickets = [executor.submit(fetch(n), lane=n, size=600 * 1024) for n in ("a", "b", "c")]
-    while not started_downloads or len(executor._bytes._waiters) < 2:  # b and c wait for room
-        await asyncio.sleep(0.005)
+    await until(  # b and c wait for room
+        lambda: started_downloads and len(executor._bytes._waiters) >= 2, "a downloading, b and c waiting"
+    )
     assert started_downloads == ["a"]
     assert metric(executor, "captioning_download_bytes_in_flight") == 600 * 1024
     gates["a"].set()
-    while len(started_downloads) < 2:  # a decoded: its bytes are gone, and b may go
-        await asyncio.sleep(0.005)
+    await until(  # a decoded: its bytes are gone, and b may go
+        lambda: len(started_downloads) >= 2, "b's download started"
+    )
     assert started_downloads == ["a", "b"]
     gates["b"].set()
     gates["c"].set()

@@ -13,8 +13,6 @@ import signal
 import sqlite3
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
@@ -23,7 +21,9 @@ from captioning.executor import Executor
 from tests import pictures
 from tests.bot_harness import FAST, running_bot
 from tests.fake_telegram import FakeTelegram
+from tests.locks import locked_database
 from tests.processes import bot_env
+from tests.test_bot_queue import fetch
 from tests.waiting import journaled, until, until_handled
 
 # Retries far enough away that a test sees the update pending, not retried.
@@ -91,8 +91,9 @@ async def test_a_pending_update_keeps_only_what_answering_it_needs(telegram, exe
     )
     async with running_bot(telegram, state, executor, timings=NO_RETRY_YET) as runner:
         ids = [await telegram.push(m) for m in (forwarded, contact, named_file, venue)]
-        while set(runner.svc.journal.retrying) != set(ids):
-            await asyncio.sleep(0.01)
+        await until(
+            lambda: set(runner.svc.journal.retrying) == set(ids), "every odd update set to be tried again"
+        )
         kept = bodies(state)
     raw = " ".join(kept[i] for i in ids)
     for secret in (
@@ -161,8 +162,9 @@ async def test_a_reply_that_could_not_be_sent_is_retried_after_a_restart(telegra
     telegram.fail_next["sendMessage"] = [FakeTelegram.bad_gateway()]
     async with running_bot(telegram, state, executor, timings=NO_RETRY_YET) as runner:
         update_id = await telegram.push(telegram.message(5, photo=telegram.photo(pictures.jpeg("red"))))
-        while update_id not in runner.svc.journal.retrying:
-            await asyncio.sleep(0.01)
+        await until(
+            lambda: update_id in runner.svc.journal.retrying, "the unsent reply set to be tried again"
+        )
     assert journaled(state) == {update_id: False}
     async with running_bot(telegram, state, executor):
         replies = await telegram.wait_for("sendMessage", count=2, chat_id=5)
@@ -176,8 +178,9 @@ async def test_a_caption_question_is_answered_after_a_replay(telegram, executor,
     photo = telegram.message(5, photo=telegram.photo(pictures.jpeg("blue")), caption="what color is it?")
     async with running_bot(telegram, state, executor, timings=NO_RETRY_YET) as runner:
         update_id = await telegram.push(photo)
-        while update_id not in runner.svc.journal.retrying:
-            await asyncio.sleep(0.01)
+        await until(
+            lambda: update_id in runner.svc.journal.retrying, "the unsent reply set to be tried again"
+        )
     async with running_bot(telegram, state, executor):
         replies = await telegram.wait_for("sendMessage", count=3, chat_id=5)
         await until_handled(state, update_id)
@@ -246,8 +249,9 @@ async def test_odd_updates_left_pending_do_not_stop_a_restart(telegram, executor
     telegram.fail_next["sendMessage"] = [FakeTelegram.bad_gateway()] * (len(odd) * 2)
     async with running_bot(telegram, state, executor, timings=NO_RETRY_YET) as runner:
         ids = [await telegram.push(m) for m in odd + questions]
-        while set(runner.svc.journal.retrying) != set(ids):  # each one's reply failed
-            await asyncio.sleep(0.01)
+        await until(  # each one's reply failed
+            lambda: set(runner.svc.journal.retrying) == set(ids), "every failed reply set to be tried again"
+        )
     assert journaled(state) == dict.fromkeys(ids, False)
     async with running_bot(telegram, state, executor):
         await until_handled(state, *ids)  # replayed, and answered
@@ -393,25 +397,6 @@ async def test_sigterm_finishes_or_keeps_what_is_in_flight(
     assert all(n == 1 for n in descriptions_by_photo(telegram).values())  # once each, no repeat
 
 
-def hold_lock(path, seconds: float, locked: threading.Event, release: threading.Event | None = None) -> None:
-    """What a backup tool or the sqlite3 shell does: an exclusive transaction, held a while
-    (or until ``release``)."""
-    db = sqlite3.connect(path, isolation_level=None, timeout=30)
-    db.execute("BEGIN EXCLUSIVE")
-    locked.set()
-    (release or threading.Event()).wait(seconds)
-    db.execute("ROLLBACK")
-    db.close()
-
-
-def fetch(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-
-
 async def test_a_database_locked_for_ten_seconds_loses_nothing(
     telegram, tiny_model_dirs, tmp_path, bot_processes
 ):
@@ -419,11 +404,7 @@ async def test_a_database_locked_for_ten_seconds_loses_nothing(
     process = await bot_processes(env)
     await process.until_ready(telegram)
     port = int((await process.wait_for_line(r"/healthz on 127\.0\.0\.1:(\d+)")).group(1))
-    locked = threading.Event()
-    holder = threading.Thread(target=hold_lock, args=(tmp_path / "state" / "bot.sqlite3", 10.0, locked))
-    holder.start()
-    try:
-        await asyncio.to_thread(locked.wait, 10)
+    async with locked_database(tmp_path / "state" / "bot.sqlite3", seconds=10.0):  # all ten of them
         photos, ids = [], []
         for i in range(3):
             message = telegram.message(300 + i, photo=telegram.photo(pictures.jpeg("green")))
@@ -433,8 +414,6 @@ async def test_a_database_locked_for_ten_seconds_loses_nothing(
         status, health = await asyncio.to_thread(fetch, f"http://127.0.0.1:{port}/healthz")
         assert status == 503 and "database: unavailable" in health
         assert telegram.confirmed_offset <= min(ids)  # nothing confirmed that isn't journaled
-    finally:
-        await asyncio.to_thread(holder.join)
     await until_described(telegram, photos)
     later = telegram.message(310, photo=telegram.photo(pictures.jpeg("red")))
     await telegram.push(later)
@@ -451,15 +430,9 @@ async def test_a_database_that_stays_locked_stops_the_bot_with_one_line(
     env = bot_env(telegram, tiny_model_dirs, tmp_path, STATE_DB_TIMEOUT_S="1")
     process = await bot_processes(env)
     await process.until_ready(telegram)
-    locked = threading.Event()
-    holder = threading.Thread(target=hold_lock, args=(tmp_path / "state" / "bot.sqlite3", 8.0, locked))
-    holder.start()
-    try:
-        await asyncio.to_thread(locked.wait, 10)
+    async with locked_database(tmp_path / "state" / "bot.sqlite3", seconds=8.0):
         await telegram.push(telegram.message(400, photo=telegram.photo(pictures.jpeg("green"))))
         code = await process.wait(timeout=60)
-    finally:
-        await asyncio.to_thread(holder.join)
     assert code == 1, process.output
     stops = [line for line in process.lines if "Stopping:" in line]
     assert len(stops) == 1 and "database" in stops[0] and "supervisor" in stops[0]
@@ -558,7 +531,7 @@ class LockedAfterDescribing:
 
     def __init__(self, inner, path) -> None:
         self.inner, self.path = inner, path
-        self.release, self.holder = threading.Event(), None
+        self.release, self.locks = threading.Event(), contextlib.AsyncExitStack()
         self.ready = True
 
     def __getattr__(self, name):
@@ -573,12 +546,9 @@ class LockedAfterDescribing:
 
             async def result(self):
                 described = await ticket.result()
-                locked = threading.Event()
-                outer.holder = threading.Thread(
-                    target=hold_lock, args=(outer.path, 60.0, locked, outer.release)
+                await outer.locks.enter_async_context(
+                    locked_database(outer.path, seconds=60.0, release=outer.release)
                 )
-                outer.holder.start()
-                await asyncio.to_thread(locked.wait, 10)
                 return described
 
         return Ticket()
@@ -606,7 +576,7 @@ async def test_an_update_that_met_an_unusable_database_is_not_marked_done(telegr
             )
             assert await asyncio.to_thread(describer.release.wait, 30)
         # The bot stopped after the update's handlers all ran, the database usable again.
-        await asyncio.to_thread(describer.holder.join, 10)
+        await describer.locks.aclose()
     finally:
         logging.getLogger("bot").removeHandler(watcher)
     assert telegram.count("sendMessage", -100500) == 0

@@ -4,12 +4,10 @@ engine, executor and bot."""
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import logging
 
 import pytest
-from PIL import Image
 
 from bot.reading import mostly_text, split_text
 from captioning import Busy, Engine, InferenceError, Read, RequestTimeout, Translated
@@ -22,12 +20,6 @@ from tests.waiting import until_handled
 
 GROUP = -100654
 ADMIN, MEMBER = 51, 52
-
-
-def png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def keyboard(params) -> list[str]:
@@ -148,7 +140,7 @@ class _Rewritten:
 
 async def test_read_text_under_a_description_reads_the_sign(telegram, executor, tmp_path):
     async with running_bot(telegram, tmp_path / "state", executor):
-        photo = telegram.message(5, photo=telegram.photo(png(sign("OPEN 24 HOURS"))))
+        photo = telegram.message(5, photo=telegram.photo(pictures.encode(sign("OPEN 24 HOURS"), "PNG")))
         await telegram.push(photo)
         [description] = await telegram.wait_for("sendMessage", chat_id=5)
         assert keyboard(description) == ["again", "read", "delete"]
@@ -166,7 +158,9 @@ async def test_read_reads_the_photo_it_replies_to_in_any_mode(telegram, executor
         )
         await telegram.wait_for("sendMessage", chat_id=GROUP)
         photo = telegram.message(
-            GROUP, user_id=MEMBER, photo=telegram.photo(png(sign("BUS 42\nCITY CENTRE", 2)))
+            GROUP,
+            user_id=MEMBER,
+            photo=telegram.photo(pictures.encode(sign("BUS 42\nCITY CENTRE", 2), "PNG")),
         )
         await telegram.push(photo)
         await telegram.push(
@@ -181,7 +175,12 @@ async def test_read_reads_the_photo_it_replies_to_in_any_mode(telegram, executor
 async def test_a_private_photo_captioned_read_is_read_not_described(telegram, executor, tmp_path):
     async with running_bot(telegram, tmp_path / "state", executor):
         update = await telegram.push(
-            telegram.message(5, language="es", caption="Leer", photo=telegram.photo(png(sign("EXIT", 1))))
+            telegram.message(
+                5,
+                language="es",
+                caption="Leer",
+                photo=telegram.photo(pictures.encode(sign("EXIT", 1), "PNG")),
+            )
         )
         [reply] = await telegram.wait_for("sendMessage", chat_id=5)
         await until_handled(tmp_path / "state", update)
@@ -192,7 +191,7 @@ async def test_a_private_photo_captioned_read_is_read_not_described(telegram, ex
 async def test_a_picture_that_is_mostly_text_is_read_at_once(telegram, executor, tmp_path):
     describer = CaptionsSayText(executor, caption="a sign on a wall")
     async with running_bot(telegram, tmp_path / "state", describer):
-        await telegram.push(telegram.message(5, photo=telegram.photo(png(sign("STOP")))))
+        await telegram.push(telegram.message(5, photo=telegram.photo(pictures.encode(sign("STOP"), "PNG"))))
         replies = await telegram.wait_for("sendMessage", count=2, chat_id=5)
     assert (
         replies[0]["text"].startswith("Automatic description") and "A sign on a wall." in replies[0]["text"]
@@ -204,7 +203,9 @@ async def test_a_picture_that_is_mostly_text_is_read_at_once(telegram, executor,
 async def test_an_automatic_read_that_finds_no_text_says_nothing(telegram, executor, tmp_path, chat):
     describer = CaptionsSayText(executor, caption="a sign on a wall", text="")
     async with running_bot(telegram, tmp_path / "state", describer):
-        photo = await telegram.push(telegram.message(chat, photo=telegram.photo(png(sign("")))))
+        photo = await telegram.push(
+            telegram.message(chat, photo=telegram.photo(pictures.encode(sign(""), "PNG")))
+        )
         [description] = await telegram.wait_for("sendMessage", chat_id=chat)
         await until_handled(tmp_path / "state", photo)
     assert "A sign on a wall." in description["text"]
@@ -218,7 +219,9 @@ async def test_an_automatic_read_that_fails_leaves_one_description(
     describer = CaptionsSayText(executor, caption="a sign on a wall", read_error=error)
     state = tmp_path / "state"
     async with running_bot(telegram, state, describer):
-        photo = await telegram.push(telegram.message(GROUP, photo=telegram.photo(png(sign("STOP")))))
+        photo = await telegram.push(
+            telegram.message(GROUP, photo=telegram.photo(pictures.encode(sign("STOP"), "PNG")))
+        )
         await telegram.wait_for("sendMessage", chat_id=GROUP)
         await until_handled(state, photo)
         await asyncio.sleep(0.5)  # a replay of the update would describe it again
@@ -228,7 +231,7 @@ async def test_an_automatic_read_that_fails_leaves_one_description(
 
 async def test_describe_again_keeps_the_read_button(telegram, executor, tmp_path):
     async with running_bot(telegram, tmp_path / "state", executor):
-        photo = telegram.message(5, photo=telegram.photo(png(sign("STOP"))))
+        photo = telegram.message(5, photo=telegram.photo(pictures.encode(sign("STOP"), "PNG")))
         await telegram.push(photo)
         [description] = await telegram.wait_for("sendMessage", chat_id=5)
         await telegram.press(description, photo, "again", user_id=5)
@@ -239,7 +242,9 @@ async def test_describe_again_keeps_the_read_button(telegram, executor, tmp_path
 async def test_the_signs_in_an_album_are_read_after_its_answer(telegram, executor, tmp_path):
     describer = CaptionsSayText(executor, caption="a sign on a wall")
     photos = [
-        telegram.message(5, media_group_id="signs", photo=telegram.photo(png(sign(text, n))))
+        telegram.message(
+            5, media_group_id="signs", photo=telegram.photo(pictures.encode(sign(text, n), "PNG"))
+        )
         for n, text in enumerate(["STOP", "EXIT"])
     ]
     async with running_bot(telegram, tmp_path / "state", describer):
@@ -259,7 +264,9 @@ async def test_read_and_translate_are_the_askers_and_a_read_is_done_once(telegra
 
     describer = RecordingDescriber(CaptionsSayText(executor, text="a red square"))
     async with running_bot(telegram, tmp_path / "state", describer):
-        photo = telegram.message(GROUP, user_id=MEMBER, photo=telegram.photo(png(sign("STOP"))))
+        photo = telegram.message(
+            GROUP, user_id=MEMBER, photo=telegram.photo(pictures.encode(sign("STOP"), "PNG"))
+        )
         await telegram.push(photo)
         [description] = await telegram.wait_for("sendMessage", chat_id=GROUP)
         await telegram.press(description, photo, "read", user_id=ADMIN + 100)  # not theirs
@@ -289,7 +296,9 @@ async def test_autoread_off_leaves_it_to_the_button_and_only_admins_change_it(te
         )
         [_, done] = await telegram.wait_for("sendMessage", count=2, chat_id=GROUP)
         photo = await telegram.push(
-            telegram.message(GROUP, user_id=MEMBER, photo=telegram.photo(png(sign("STOP"))))
+            telegram.message(
+                GROUP, user_id=MEMBER, photo=telegram.photo(pictures.encode(sign("STOP"), "PNG"))
+            )
         )
         await telegram.wait_for("sendMessage", count=3, chat_id=GROUP)
         await until_handled(tmp_path / "state", photo)
@@ -300,7 +309,7 @@ async def test_autoread_off_leaves_it_to_the_button_and_only_admins_change_it(te
 
 async def test_no_text_is_said_plainly(telegram, executor, tmp_path):
     async with running_bot(telegram, tmp_path / "state", executor):
-        photo = telegram.message(5, photo=telegram.photo(png(sign(""))))  # a blank board
+        photo = telegram.message(5, photo=telegram.photo(pictures.encode(sign(""), "PNG")))  # a blank board
         await telegram.push(photo)
         [description] = await telegram.wait_for("sendMessage", chat_id=5)
         await telegram.press(description, photo, "read", user_id=5)
@@ -312,7 +321,7 @@ async def test_a_long_text_is_sent_as_a_file_too(telegram, executor, tmp_path):
     long_text = "\n".join(f"{n}. " + "A line of a long letter, read out. " * 3 for n in range(200))
     describer = CaptionsSayText(executor, text=long_text)
     async with running_bot(telegram, tmp_path / "state", describer):
-        photo = telegram.message(5, photo=telegram.photo(png(sign("STOP"))))
+        photo = telegram.message(5, photo=telegram.photo(pictures.encode(sign("STOP"), "PNG")))
         await telegram.push(photo)
         await telegram.push(
             telegram.message(5, text="/read", entities=command("/read"), reply_to_message=photo)
@@ -329,7 +338,7 @@ async def test_a_long_text_is_sent_as_a_file_too(telegram, executor, tmp_path):
 async def test_english_text_can_be_translated_into_the_chats_languages(telegram, executor, tmp_path):
     describer = CaptionsSayText(executor, text="a red square")  # words the tiny Marian knows
     async with running_bot(telegram, tmp_path / "state", describer):
-        photo = telegram.message(5, photo=telegram.photo(png(sign("STOP"))))
+        photo = telegram.message(5, photo=telegram.photo(pictures.encode(sign("STOP"), "PNG")))
         await telegram.push(
             telegram.message(5, text="/read", entities=command("/read"), reply_to_message=photo)
         )
@@ -344,7 +353,7 @@ async def test_english_text_can_be_translated_into_the_chats_languages(telegram,
 async def test_a_menu_is_translated_keeping_its_lines(telegram, executor, tmp_path):
     describer = CaptionsSayText(executor, text="a red square\n\na blue square")
     async with running_bot(telegram, tmp_path / "state", describer):
-        photo = telegram.message(5, photo=telegram.photo(png(sign("STOP"))))
+        photo = telegram.message(5, photo=telegram.photo(pictures.encode(sign("STOP"), "PNG")))
         await telegram.push(
             telegram.message(5, text="/read", entities=command("/read"), reply_to_message=photo)
         )
@@ -359,7 +368,7 @@ async def test_reading_off_means_no_button_and_read_says_so(telegram, engine_set
     executor = await started_executor(engine)
     try:
         async with running_bot(telegram, tmp_path / "state", executor):
-            photo = telegram.message(5, photo=telegram.photo(png(sign("STOP"))))
+            photo = telegram.message(5, photo=telegram.photo(pictures.encode(sign("STOP"), "PNG")))
             await telegram.push(photo)
             [description] = await telegram.wait_for("sendMessage", chat_id=5)
             await telegram.push(
@@ -379,7 +388,9 @@ async def test_reading_goes_through_the_queue_and_a_larger_photo_size(telegram, 
 
     describer = RecordingDescriber(executor)
     async with running_bot(telegram, tmp_path / "state", describer):
-        sizes = telegram.photo(png(sign("STOP")), [(90, 60), (320, 213), (1280, 853), (2560, 1706)])
+        sizes = telegram.photo(
+            pictures.encode(sign("STOP"), "PNG"), [(90, 60), (320, 213), (1280, 853), (2560, 1706)]
+        )
         photo = telegram.message(5, photo=sizes)
         await telegram.push(
             telegram.message(5, text="/read", entities=command("/read"), reply_to_message=photo)
@@ -395,7 +406,7 @@ async def test_the_cli_reads_and_describes(tmp_path, tiny_model_dirs, monkeypatc
 
     for name, value in {**tiny_model_dirs.env(), "DEVICE": "cpu"}.items():
         monkeypatch.setenv(name, value)
-    (tmp_path / "menu.png").write_bytes(png(sign("OPEN 24 HOURS")))
+    (tmp_path / "menu.png").write_bytes(pictures.encode(sign("OPEN 24 HOURS"), "PNG"))
     assert main(["--json", "--read", str(tmp_path / "menu.png")]) == 0
     assert json.loads(capsys.readouterr().out) == [
         {"file": str(tmp_path / "menu.png"), "text": "OPEN 24 HOURS"}

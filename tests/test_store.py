@@ -10,6 +10,7 @@ import pytest
 
 from bot import store as store_module
 from bot.store import ChatSettings, Database, PictureRef, Store, StoreUnavailable
+from tests.locks import locked_database
 
 # The schema a database written by the first release has (PRAGMA user_version 0).
 FIRST_SCHEMA = """
@@ -130,50 +131,26 @@ def test_finished_journal_entries_go_after_a_week_pending_ones_never(tmp_path, m
     database.close()
 
 
-def hold(path, locked, release):
-    db = sqlite3.connect(path, isolation_level=None, timeout=30)
-    db.execute("BEGIN EXCLUSIVE")
-    locked.set()
-    release.wait(30)
-    db.execute("ROLLBACK")
-    db.close()
-
-
 async def test_a_locked_database_is_waited_for_off_the_event_loop(tmp_path):
-    import threading
-
     store = Store.in_folder(tmp_path, timeout_s=30)
     await store.open()
-    locked, release = threading.Event(), threading.Event()
-    holder = threading.Thread(target=hold, args=(store.path, locked, release))
-    holder.start()
-    await asyncio.to_thread(locked.wait, 10)
-    writing = asyncio.ensure_future(store.set_auto(5, False))
-    ticks = 0
-    while not writing.done() and ticks < 20:  # the loop keeps running meanwhile
-        await asyncio.sleep(0.01)
-        ticks += 1
-    assert ticks == 20 and not writing.done() and not store.healthy
-    release.set()
-    await writing
-    await asyncio.to_thread(holder.join)
+    async with locked_database(store.path) as release:
+        writing = asyncio.ensure_future(store.set_auto(5, False))
+        ticks = 0
+        while not writing.done() and ticks < 20:  # the loop keeps running meanwhile
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert ticks == 20 and not writing.done() and not store.healthy
+        release.set()
+        await writing
     assert (await store.chat_settings(5)).auto is False and store.healthy
     await store.close()
 
 
 async def test_a_database_locked_too_long_is_unavailable(tmp_path):
-    import threading
-
     store = Store.in_folder(tmp_path, timeout_s=0.3)
     await store.open()
-    locked, release = threading.Event(), threading.Event()
-    holder = threading.Thread(target=hold, args=(store.path, locked, release))
-    holder.start()
-    await asyncio.to_thread(locked.wait, 10)
-    try:
+    async with locked_database(store.path):  # released on leaving
         with pytest.raises(StoreUnavailable, match="unavailable for 0 s"):
             await store.journal_received(1, {"update_id": 1})
-    finally:
-        release.set()
-        await asyncio.to_thread(holder.join)
     await store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -13,14 +14,8 @@ def journaled(state_dir: Path) -> dict[int, bool]:
     path = Path(state_dir) / "bot.sqlite3"
     if not path.exists():
         return {}
-    with contextlib_closing(sqlite3.connect(path, timeout=5)) as db:
+    with contextlib.closing(sqlite3.connect(path, timeout=5)) as db:
         return {u: d is not None for u, d in db.execute("SELECT update_id, done_at FROM journal")}
-
-
-def contextlib_closing(db: sqlite3.Connection):
-    import contextlib
-
-    return contextlib.closing(db)
 
 
 async def until_handled(state_dir: Path, *update_ids: int, timeout: float = 30.0) -> None:
