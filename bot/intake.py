@@ -81,9 +81,9 @@ class Poller:
         if self.offset:
             try:
                 await self.bot.do_api_request("getUpdates", api_kwargs={"offset": self.offset, "timeout": 0})
-            except (
-                TelegramError
-            ) as exc:  # they come again at the next start, and are journaled twice: harmless
+            except TelegramError as exc:
+                # Telegram hands them out again at the next start: the journal knows them
+                # (done, or pending and replayed), and none is handled twice.
                 log.info("Couldn't confirm the last updates to Telegram (%s)", exc)
 
     async def _run(self) -> None:

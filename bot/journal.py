@@ -144,6 +144,9 @@ class Journal:
         self.bot: Bot | None = None
         self._verdicts: dict[int, tuple[str, Any]] = {}
         self._attempts: dict[int, int] = {}
+        # Updates handed to the handlers by this process and not yet done: one delivered again
+        # meanwhile (Telegram's, or the journal's replay) is not handled a second time.
+        self._dispatched: set[int] = set()
         self._timers: set[asyncio.TimerHandle] = set()
         self._stopping = False
 
@@ -151,10 +154,25 @@ class Journal:
         self.queue, self.bot = queue, bot
 
     async def received(self, raw: dict[str, Any]) -> Update | None:
-        """Write ``raw`` (an update as Telegram sent it) down, then parse it. Raises
-        StoreUnavailable if it can't be written: then Telegram must not hear it arrived."""
-        await self.store.journal_received(raw["update_id"], minimal(raw))
-        return await self._parse(raw["update_id"], raw)
+        """Write ``raw`` (an update as Telegram sent it) down, then parse it: the update to
+        handle, or None when there is nothing to handle. Raises StoreUnavailable if it can't
+        be written: then Telegram must not hear it arrived.
+
+        An update is handled at most once per process, and never once it is done: Telegram
+        hands it out again until a later getUpdates confirms it (a crash, or a lost confirm,
+        comes between), and posts a webhook update again when the 200 was late."""
+        update_id = raw["update_id"]
+        state = await self.store.journal_received(update_id, minimal(raw))
+        if state == "done" or update_id in self._dispatched:
+            log.info("update %s: delivered again (%s); already handled", update_id, state)
+            return None
+        return await self._dispatch(update_id, raw)
+
+    async def _dispatch(self, update_id: int, data: dict[str, Any]) -> Update | None:
+        update = await self._parse(update_id, data)
+        if update is not None:
+            self._dispatched.add(update_id)
+        return update
 
     async def replay(self) -> int:
         """Queue every journaled update that never finished, each on its own; how many."""
@@ -166,7 +184,9 @@ class Journal:
             except ValueError as exc:
                 await self._set_aside(update_id, f"its journal entry is not JSON ({exc})")
                 continue
-            update = await self._parse(update_id, data)
+            if update_id in self._dispatched:
+                continue
+            update = await self._dispatch(update_id, data)
             if update is not None:
                 await self.queue.put(update)
                 queued += 1
@@ -230,9 +250,11 @@ class Journal:
         if kind == "done":
             self._attempts.pop(update_id, None)
             await self.store.journal_done(update_id)
+            self._dispatched.discard(update_id)  # the journal says "done" from now on
         elif kind == "aside":
             self._attempts.pop(update_id, None)
             await self._set_aside(update_id, f"handling it failed ({detail})")
+            self._dispatched.discard(update_id)
         elif kind == "keep":
             self._attempts.pop(update_id, None)  # pending, for the next start to replay
         else:
@@ -255,6 +277,7 @@ class Journal:
             log.info("update %s: no room to answer it within %.0f s; giving up", update_id, give_up_after_s)
             self._attempts.pop(update_id, None)
             await self.store.journal_done(update_id)
+            self._dispatched.discard(update_id)
             return
         self._attempts[update_id] = attempt + 1
         log.info("update %s: trying again in %.0f s (%s)", update_id, delay, kind)

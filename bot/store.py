@@ -226,12 +226,21 @@ class Database:
 
     # -- the journal ---------------------------------------------------------------------
 
-    def journal_received(self, update_id: int, body: dict[str, Any]) -> None:
-        """Write an update down before Telegram is told it arrived (idempotent)."""
-        self._durable.execute(
+    def journal_received(self, update_id: int, body: dict[str, Any]) -> str:
+        """Write an update down before Telegram is told it arrived. Telegram delivers an
+        update again until a later getUpdates confirms it (and re-posts a webhook update whose
+        200 came late), so the same id may come again: it is written once, and the answer
+        says what it was: "new", "pending" (written before, not finished) or "done"."""
+        cursor = self._durable.execute(
             "INSERT OR IGNORE INTO journal (update_id, body, received_at) VALUES (?, ?, ?)",
             (update_id, json.dumps(body, ensure_ascii=False), time.time()),
         )
+        if cursor.rowcount:
+            return "new"
+        row = self._durable.execute(
+            "SELECT done_at FROM journal WHERE update_id = ?", (update_id,)
+        ).fetchone()
+        return "pending" if row is None or row[0] is None else "done"
 
     def journal_done(self, update_id: int, set_aside: str | None = None) -> None:
         """Its reply was sent, it needed none, or it is set aside (``set_aside`` says why):
@@ -442,8 +451,8 @@ class Store:
     async def migrate_chat(self, old: int, new: int) -> None:
         await self._run(Database.migrate_chat, old, new)
 
-    async def journal_received(self, update_id: int, body: dict[str, Any]) -> None:
-        await self._run(Database.journal_received, update_id, body)
+    async def journal_received(self, update_id: int, body: dict[str, Any]) -> str:
+        return await self._run(Database.journal_received, update_id, body)
 
     async def journal_done(self, update_id: int, set_aside: str | None = None) -> None:
         await self._run(Database.journal_done, update_id, set_aside)
