@@ -26,22 +26,30 @@ from pathlib import Path
 
 from bench.common import ROOT, header, jpeg, publish, random_engine
 from bench.common import percentile as pct
-from captioning import EngineSettings, Translated, load_image
-from captioning.executor import Executor
-from tests.bot_harness import running_bot
-from tests.fake_telegram import FakeTelegram
+from captioning import Capabilities, EngineSettings, Translated, load_image
+from captioning.serving.executor import Executor
+from tests.support.bot_harness import running_bot
+from tests.support.fake_telegram import FakeTelegram
 
 
 class InstantEngine:
     """Decodes like the real engine (bytes -> RGB, JPEG draft to 224), then answers at once."""
 
-    input_size = 224
+    capabilities = Capabilities(
+        ("en", "es"), sizes={"describe": 224, "describe_detailed": 224, "answer": 224}
+    )
 
     def prepare(self, picture, task=None):
-        return load_image(picture, min_side=self.input_size) if isinstance(picture, bytes) else picture
+        return load_image(picture, min_side=224) if isinstance(picture, bytes) else picture
 
     def run(self, kind, pictures, tasks):
         return [Translated("a photo", {"es": "una foto"}) for _ in pictures]
+
+    def problem(self) -> None:
+        return None
+
+    def warm_up(self) -> float:
+        return 0.0
 
 
 class Harness:
@@ -89,7 +97,7 @@ class RemoteHarness(Harness):
         import aiohttp
 
         self.server = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.fake_telegram", stdout=asyncio.subprocess.PIPE, cwd=ROOT
+            sys.executable, "-m", "tests.support.fake_telegram", stdout=asyncio.subprocess.PIPE, cwd=ROOT
         )
         self._stack.push_async_callback(self._stop_server)
         port = int((await self.server.stdout.readline()).decode())

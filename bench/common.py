@@ -12,14 +12,16 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from captioning.models import quiet_transformers
+from captioning.models.loading import quiet_transformers
 
 # Before the model classes load: transformers' advice (no torchvision, say) is noise here.
 quiet_transformers()
 
 from captioning import Engine, EngineSettings  # noqa: E402
-from captioning.translation import MarianTranslator  # noqa: E402
-from tests import synthetic  # noqa: E402
+from captioning.models.blip2 import Blip2  # noqa: E402
+from captioning.translation.marian import MarianTranslator  # noqa: E402
+from captioning.translation.texts import Translations  # noqa: E402
+from tests.support import synthetic  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS_MD = ROOT / "docs" / "benchmarks.md"
@@ -67,7 +69,8 @@ def random_engine(
         max_new_tokens=settings.translation_max_new_tokens,
         num_beams=settings.translation_num_beams,
     )
-    return Engine(processor, captioner.to(torch_device, torch_dtype).eval(), {"es": marian}, settings)
+    blip2 = Blip2(processor, captioner.to(torch_device, torch_dtype).eval(), settings)
+    return Engine([blip2], settings, translations=Translations({"es": marian}))
 
 
 def jpeg(size: tuple[int, int] = (640, 480), seed: int = 0) -> bytes:

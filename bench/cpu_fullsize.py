@@ -31,7 +31,7 @@ def build(folder: Path, tokens: int) -> None:
     """The random full-size models, saved as the hub's are (safetensors)."""
     import torch
 
-    from tests import synthetic
+    from tests.support import synthetic
 
     torch.manual_seed(0)
     shape = synthetic.SHAPES["full"]

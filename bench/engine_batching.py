@@ -23,7 +23,7 @@ import torch
 
 from bench.common import header, jpeg, publish, random_engine
 from captioning import Engine
-from tests import synthetic
+from tests.support import synthetic
 
 
 def build_engine(mode: str, tokens: int, folder: Path) -> Engine:
@@ -97,8 +97,8 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as folder:
         engine = build_engine(args.mode, args.tokens, Path(folder))
-        blip = synthetic.count_parameters(engine.captioner)
-        marian = synthetic.count_parameters(engine.translators["es"].model)
+        blip = synthetic.count_parameters(engine.routes["describe"].model)
+        marian = synthetic.count_parameters(engine.translations.translators["es"].model)
         warmup = photos(4)
         one_at_a_time(engine, warmup[:1], args.task)
         batched(engine, warmup, args.task)

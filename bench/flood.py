@@ -27,7 +27,7 @@ import psutil
 from PIL import Image
 
 from bench.common import ROOT, header, random_engine, record
-from tests.fake_telegram import FakeTelegram
+from tests.support.fake_telegram import FakeTelegram
 
 CHATS, PER_CHAT = 40, 3
 TARGET_MB = 8
@@ -44,7 +44,7 @@ def big_jpeg(seed: int) -> bytes:
 
 async def run(bot_tree: Path, folder: Path) -> dict[str, float]:
     server = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.fake_telegram", stdout=asyncio.subprocess.PIPE, cwd=ROOT
+        sys.executable, "-m", "tests.support.fake_telegram", stdout=asyncio.subprocess.PIPE, cwd=ROOT
     )
     bot = None
     try:

@@ -27,8 +27,9 @@ import time
 import torch
 
 from bench.common import header, jpeg, publish, random_engine
+from captioning import Describe
 from captioning.engine import Engine
-from captioning.executor import Executor
+from captioning.serving.executor import Executor
 
 OPT_2_7B_BYTES = 2.65e9 * 2  # OPT-2.7b's weights in float16, read once per decode step
 BANDWIDTH = {"H100": 3.35e12, "H200": 4.8e12}
@@ -41,12 +42,12 @@ def synchronize() -> None:
 
 def caption_latency(engine: Engine, repeats: int) -> float:
     prepared = [engine.prepare(jpeg((640, 480), 0))]
-    engine.caption(prepared)  # warm
+    engine.english("describe", prepared, [Describe()])  # warm
     times = []
     for _ in range(repeats):
         synchronize()
         start = time.perf_counter()
-        engine.caption(prepared)
+        engine.english("describe", prepared, [Describe()])
         synchronize()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
@@ -89,9 +90,9 @@ def main() -> int:
         return 2
     dtype = "float16" if args.device.startswith("cuda") else "float32"
     engine = random_engine(args.shape, device=args.device, dtype=dtype, tokens=args.tokens)
-    language_model = engine.captioner.language_model
+    language_model = engine.routes["describe"].model.language_model
     if args.static_cache:
-        engine._caption_generation.cache_implementation = "static"
+        engine.routes["describe"].generation["describe"].cache_implementation = "static"
     if args.compile:
         language_model.forward = torch.compile(language_model.forward, mode="reduce-overhead")
 

@@ -23,9 +23,9 @@ import torch
 from bench.common import header, jpeg, publish
 from captioning import EngineSettings
 from captioning.images import load_image
-from captioning.models import resolve_device
-from captioning.reading import Reader
-from tests.tiny_reader import build_random_model
+from captioning.models.florence import Florence
+from captioning.models.loading import resolve_device
+from tests.support.tiny_reader import build_random_model
 
 
 def main() -> int:
@@ -56,7 +56,9 @@ def main() -> int:
             ocr_num_beams=args.beams,
         )
         torch_device = resolve_device(device)
-        reader = Reader.load(settings, torch_device, getattr(torch, dtype))
+        reader = Florence.load(
+            folder, folder, settings, torch_device, getattr(torch, dtype), role="reading", setting="OCR_MODEL"
+        )
         weights = sum(p.numel() for p in reader.model.parameters())
         pictures = [
             reader.prepare(load_image(jpeg((640, 480), i), min_side=reader.input_size))

@@ -30,9 +30,9 @@ from transformers import MarianTokenizer
 from bench.common import header, publish
 from captioning import EngineSettings
 from captioning.settings import ModelRef
-from captioning.translation import MarianTranslator
-from captioning.translation_ct2 import CTranslate2Model, CTranslate2Translator
-from tests import synthetic
+from captioning.translation.ctranslate2 import CTranslate2Model, CTranslate2Translator
+from captioning.translation.marian import MarianTranslator
+from tests.support import synthetic
 
 VOCAB = 65001  # opus-mt-en-es's
 WORDS = """

@@ -13,7 +13,7 @@ import logging
 import signal
 import sys
 
-from captioning import CaptioningError
+from captioning import CaptioningError, EngineSettings
 
 from .app import build_application
 from .runner import Runner, TokenRejected
@@ -57,7 +57,7 @@ def configure_logging(settings: BotSettings) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-async def serve(settings: BotSettings, engine_settings) -> int:
+async def serve(settings: BotSettings, engine_settings: EngineSettings) -> int:
     application = build_application(settings, engine_settings)
     runner = Runner(application)
     loop = asyncio.get_running_loop()

@@ -1,37 +1,35 @@
-"""Builds the Application: its services, transport, rate limiter, and the table of handlers."""
+"""Builds the Application: its services, transport, rate limiter, update processor, and the
+table of handlers (the actions' from :mod:`bot.actions`, then the kinds of message)."""
 
 from __future__ import annotations
 
-from telegram import Update
 from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
-    CommandHandler,
     ContextTypes,
     MessageHandler,
-    TypeHandler,
     filters,
 )
 
 from captioning import EngineSettings
 
-from . import asking, buttons, handlers, reading
+from .actions import ACTIONS, NEW
 from .context import BotContext, Describer, Services
-from .gathering import Albums
-from .journal import LAST_GROUP, Journal
+from .flows import asking, buttons, commands, photos
+from .flows.gathering import Albums
+from .messages import CATALOG
 from .permissions import Members
 from .presence import Presence
 from .settings import BotSettings, Timings
 from .store import Store
 from .transport import AiohttpRequest
+from .updates.journal import Journal
+from .updates.processor import JournalingProcessor, on_error
 
-__all__ = ["build_application"]
+__all__ = ["build_application", "register_commands"]
 
-# New messages and channel posts: an edited message is not a new photo or question, and
-# answering it again would be noise.
-NEW = filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST
 UNSUPPORTED = filters.Sticker.ALL | filters.ANIMATION | filters.VIDEO | filters.VIDEO_NOTE
 
 
@@ -45,69 +43,74 @@ def build_application(
 ) -> Application:
     """The bot, ready for :class:`bot.runner.Runner`.
 
-    Without ``describer``, the runner starts a :class:`captioning.executor.Executor` with
-    ``engine_settings`` (the models load then, not at import) and stops it at the end.
+    Without ``describer``, the runner starts a :class:`captioning.serving.executor.Executor`
+    with ``engine_settings`` (the models load then, not at import) and stops it at the end.
     ``rate_limit=False`` is for measuring the bot's own cost: Telegram itself allows about
     30 messages a second.
     """
     timings = timings or Timings()
+    store = Store.in_folder(settings.state_dir, timeout_s=settings.state_db_timeout_s)
+    journal = Journal(store, timings)
+    # Many photos in flight at once, so the engine can describe them together.
+    processor = JournalingProcessor(journal, settings.concurrent_updates)
     requests = [AiohttpRequest(), AiohttpRequest(connections=1)]
+    application = _builder(settings, processor, requests, rate_limit).build()
+    svc: Services = application.bot_data
+    processor.on_fatal = lambda error: svc.fatal(error)  # the runner's, once it is made
+    svc.settings, svc.engine_settings, svc.timings = settings, engine_settings, timings
+    svc.store, svc.journal, svc.actions, svc.describer = store, journal, ACTIONS, describer
+    svc.requests = list(requests)
+    svc.albums = Albums()
+    svc.presence = Presence(application.bot, timings)
+    svc.members = Members(application.bot, timings.member_cache_s)
+    for handler in [*ACTIONS.handlers(), *_message_handlers()]:
+        application.add_handler(handler)
+    application.add_error_handler(on_error)
+    return application
+
+
+def _builder(
+    settings: BotSettings, processor: JournalingProcessor, requests: list[AiohttpRequest], rate_limit: bool
+) -> ApplicationBuilder:
     builder = (
         ApplicationBuilder()
         .token(settings.token)
         .base_url(settings.telegram_api_url)
         .base_file_url(settings.telegram_file_url)
-        # Many photos in flight at once, so the engine can describe them together.
-        .concurrent_updates(settings.concurrent_updates)
+        .concurrent_updates(processor)
         .request(requests[0])
         .get_updates_request(requests[1])
-        # Updates come in through bot.intake, which journals each one before it is confirmed.
+        # Updates come in through bot.updates.intake, which journals each one before it is confirmed.
         .updater(None)
         .context_types(ContextTypes(context=BotContext, bot_data=Services))
     )
     if rate_limit:
         # Telegram allows about 30 messages/s, and 20/min per group; on a 429 the limiter
         # waits as told and retries instead of dropping the reply.
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
-    application = builder.build()
+        return builder.rate_limiter(AIORateLimiter(max_retries=3))
+    return builder
 
-    svc: Services = application.bot_data
-    svc.settings, svc.engine_settings, svc.timings = settings, engine_settings, timings
-    svc.store = Store.in_folder(settings.state_dir, timeout_s=settings.state_db_timeout_s)
-    svc.journal = Journal(svc.store, timings)
-    svc.albums = Albums()
-    svc.presence = Presence(application.bot, timings)
-    svc.members = Members(application.bot, timings.member_cache_s)
-    svc.describer = describer
-    svc.requests = requests
 
-    add = application.add_handler
-    add(CommandHandler(["start", "help"], handlers.help_command, filters=NEW))
-    add(CommandHandler("describe", handlers.describe_command, filters=NEW))
-    add(CommandHandler(["read", "leer"], reading.read_command, filters=NEW))
-    add(CommandHandler("autoread", handlers.autoread_command, filters=NEW))
-    add(CommandHandler("auto", handlers.auto_command, filters=NEW))
-    add(CommandHandler("lang", handlers.lang_command, filters=NEW))
-    actions = {
-        "again": buttons.on_again,
-        "delete": buttons.on_delete,
-        "lang": buttons.on_lang,
-        "read": reading.on_read,
-        "translate": reading.on_translate,
-    }
-    for action, callback in actions.items():
-        add(buttons.Action(callback, pattern=buttons.PATTERNS[action]))
-    add(CallbackQueryHandler(buttons.on_unknown))  # anything else: answered, nothing done
-    add(MessageHandler(filters.StatusUpdate.MIGRATE, handlers.on_migrate))
-    add(MessageHandler(NEW & filters.PHOTO, handlers.on_photo))
-    # Animations also carry a document: they must match here first.
-    add(MessageHandler(NEW & UNSUPPORTED, handlers.on_unsupported))
-    add(MessageHandler(NEW & filters.Document.ALL, handlers.on_document))
+def _message_handlers() -> list[MessageHandler | CallbackQueryHandler]:
+    """After the actions: any other button data, and each kind of message."""
     text = NEW & filters.TEXT & ~filters.COMMAND
-    # A reply is a question about the picture (or the bot's description of it).
-    add(MessageHandler(text & filters.REPLY, asking.on_reply_text))
     other = NEW & filters.ChatType.PRIVATE & ~filters.StatusUpdate.ALL & ~filters.COMMAND
-    add(MessageHandler(other, handlers.on_private_other))
-    add(TypeHandler(Update, handlers.mark_done), group=LAST_GROUP)
-    application.add_error_handler(handlers.on_error)
-    return application
+    return [
+        CallbackQueryHandler(buttons.on_unknown),  # anything else: answered, nothing done
+        MessageHandler(filters.StatusUpdate.MIGRATE, commands.on_migrate),
+        MessageHandler(NEW & filters.PHOTO, photos.on_photo),
+        # Animations also carry a document: they must match here first.
+        MessageHandler(NEW & UNSUPPORTED, photos.on_unsupported),
+        MessageHandler(NEW & filters.Document.ALL, photos.on_document),
+        # A reply is a question about the picture (or the bot's description of it).
+        MessageHandler(text & filters.REPLY, asking.on_reply_text),
+        MessageHandler(other, commands.on_private_other),
+    ]
+
+
+async def register_commands(application: Application) -> None:
+    """The command menu, in every catalog's language (English for everyone else)."""
+    svc: Services = application.bot_data
+    for language in CATALOG:
+        commands_ = svc.actions.menu(language, svc.capabilities)
+        await application.bot.set_my_commands(commands_, language_code=None if language == "en" else language)

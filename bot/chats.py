@@ -1,17 +1,15 @@
 """A chat's languages: what its descriptions and answers are given in, in order.
 
 A chat that chose (``/lang en fr``) gets what it chose, among the languages the engine has
-models for. A new chat gets English and Spanish; a private chat also gets its person's own
-Telegram language, when the engine has it.
+models for (:meth:`bot.context.BotContext.languages`). A new chat gets English and Spanish; a
+private chat also gets its person's own Telegram language, when the engine has it.
 """
 
 from __future__ import annotations
 
 from telegram import Chat, User
 
-from .context import Services
-
-__all__ = ["DEFAULT_LANGUAGES", "chat_languages", "default_languages", "translations"]
+__all__ = ["DEFAULT_LANGUAGES", "default_languages", "translations"]
 
 DEFAULT_LANGUAGES = ("en", "es")
 
@@ -22,17 +20,6 @@ def default_languages(chat: Chat, user: User | None, available: tuple[str, ...])
     if chat.type == Chat.PRIVATE and own in available and own not in chosen:
         chosen.append(own)
     return tuple(chosen) or ("en",)
-
-
-async def chat_languages(svc: Services, chat: Chat, user: User | None) -> tuple[str, ...]:
-    """The chat's languages, in order, among those the engine can give."""
-    available = svc.describer.languages if svc.describer is not None else ("en",)
-    chosen = (await svc.store.chat_settings(chat.id)).languages
-    if chosen:
-        kept = tuple(lang for lang in chosen if lang in available)
-        if kept:
-            return kept
-    return default_languages(chat, user, available)
 
 
 def translations(languages: tuple[str, ...]) -> tuple[str, ...]:

@@ -70,6 +70,8 @@ def picture_file(message: Message, min_side: int) -> PictureRef:
         best = choose_photo_size(message.photo, min_side)
         return PictureRef(best.file_id, best.file_unique_id, best.file_size)
     document = message.document
+    if document is None:
+        raise TypeError(f"message {message.message_id} has no picture")
     return PictureRef(document.file_id, document.file_unique_id, document.file_size)
 
 

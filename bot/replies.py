@@ -1,9 +1,10 @@
-"""What a person reads: descriptions and answers in a chat's languages, and the buttons.
+"""What a person reads: descriptions and answers in a chat's languages, and the labels.
 
 One loop over the chat's languages makes every reply: with one language, one labelled line;
 with several, a header in each of them and a line per language, labelled with the
 language's own name. Labels come from each language's catalog (:mod:`bot.messages`); a
-language without one is labelled in English. Everything is plain text.
+language without one is labelled in English. Everything is plain text. (The buttons under
+the replies are :mod:`bot.actions`'.)
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ __all__ = [
     "MAX_DESCRIPTION_CHARS",
     "album_reply",
     "answer_reply",
-    "buttons",
     "describe_reply",
     "fit",
     "label",
@@ -141,23 +141,6 @@ def fit(lines: list[str], ui: str = "en", limit: int = 4096) -> str:
             break
         kept.append(line)
     return "\n".join([*kept, message("more_not_shown", ui, count=len(lines) - len(kept))])
-
-
-def buttons(
-    languages: Sequence[str], *, again: bool = True, read: bool = False, translate: bool = False
-) -> InlineKeyboardMarkup:
-    """Under a reply: "Describe again" (more detail), "Read text" (when reading is on),
-    "Translate" (under a text read) and "Delete".
-
-    The data names the action and nothing else: who may press is the store's to say.
-    """
-    row = [InlineKeyboardButton(label("button_again", languages), callback_data="again")] if again else []
-    if read:
-        row.append(InlineKeyboardButton(label("button_read", languages), callback_data="read"))
-    if translate:
-        row.append(InlineKeyboardButton(label("button_translate", languages), callback_data="translate"))
-    row.append(InlineKeyboardButton(label("button_delete", languages), callback_data="delete"))
-    return InlineKeyboardMarkup([row])
 
 
 def lang_keyboard(available: tuple[str, ...], current: tuple[str, ...]) -> InlineKeyboardMarkup:

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from telegram.error import InvalidToken, TelegramError
@@ -25,11 +26,14 @@ from telegram.ext import Application
 
 from captioning import EngineSettings
 
+if TYPE_CHECKING:
+    from captioning.serving.executor import Executor
+
+from .app import register_commands
 from .context import Services
-from .handlers import register_commands
 from .health import HealthServer
-from .intake import Poller, Webhook, _with_retries
 from .settings import BotSettings
+from .updates.intake import Poller, Webhook, with_retries
 
 __all__ = ["Runner", "TokenRejected"]
 
@@ -100,14 +104,14 @@ class Runner:
         await svc.store.open()
         where = settings.telegram_api_url
         try:
-            await _with_retries(
+            await with_retries(
                 self.application.initialize, "connect", where, timings, self._stop_requested.is_set
             )
         except InvalidToken as exc:
             raise TokenRejected(str(exc)) from exc
         svc.journal.attach(self.application.update_queue, self.application.bot)
         if settings.metrics_port is not None:
-            self._start_health()
+            self._start_health(settings.metrics_port)
         if svc.describer is None:
             svc.owned_executor = _executor(settings, svc.engine_settings)
             self._serve_metrics(svc.owned_executor)
@@ -152,9 +156,9 @@ class Runner:
             )
         return Poller(app.bot, svc.journal, app.update_queue, svc.timings, where=where, on_fatal=self.fatal)
 
-    def _start_health(self) -> None:
+    def _start_health(self, port: int) -> None:
         settings = self.svc.settings
-        self._health = HealthServer(settings.metrics_host, settings.metrics_port, self.parts).start()
+        self._health = HealthServer(settings.metrics_host, port, self.parts).start()
         log.info("Serving /metrics and /healthz on %s:%d", settings.metrics_host, self._health.port)
 
     def _serve_metrics(self, describer: object) -> None:
@@ -237,13 +241,13 @@ class Runner:
         await svc.store.close()
 
 
-def _executor(settings: BotSettings, engine_settings: EngineSettings | None):
+def _executor(settings: BotSettings, engine_settings: EngineSettings | None) -> Executor:
     """The same queue, fairness and back-pressure in front of either backend."""
-    from captioning.executor import Executor
+    from captioning.serving.executor import Executor
 
     engine_settings = engine_settings or EngineSettings.from_env()
     if settings.caption_backend == "ray":
-        from captioning.ray_backend import RayBackend
+        from captioning.serving.ray_backend import RayBackend
 
         def connect() -> RayBackend:
             backend = RayBackend(

@@ -2,7 +2,7 @@
 
 The model side of the project; it never imports ``telegram``. Start with :class:`Engine`.
 The names that need torch (``Engine``, ``PreparedPicture``, ``load_image``) load on first use,
-so a front end can import the errors, settings and tasks without torch.
+so a front end can import the errors, settings, tasks and :class:`Capabilities` without torch.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from .capabilities import Capabilities
 from .errors import (
     Busy,
     CaptioningError,
@@ -27,19 +28,21 @@ from .settings import EngineSettings
 from .tasks import Answer, Describe, Read, Task, Translate, Translated
 
 if TYPE_CHECKING:
-    from .engine import Engine, PreparedPicture, clean_text
+    from .engine import Engine, PreparedPicture
     from .images import load_image
+    from .text import clean_text
 
 _LAZY = {
     "Engine": ".engine",
     "PreparedPicture": ".engine",
-    "clean_text": ".engine",
+    "clean_text": ".text",
     "load_image": ".images",
 }
 
 __all__ = [
     "Answer",
     "Busy",
+    "Capabilities",
     "CaptioningError",
     "Describe",
     "Engine",

@@ -19,15 +19,20 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import CaptioningError, InvalidImage, SettingsError
+from .images import load_image
 from .languages import english_name
+from .questions import MAX_QUESTION_CHARS, Question, question_language
 from .settings import EngineSettings
-from .tasks import Translated
+from .tasks import Answer, Describe, Task, Translated
+
+if TYPE_CHECKING:
+    from .engine import Engine
 
 __all__ = ["main"]
 
@@ -64,7 +69,7 @@ class Timings:
         self.spent: dict[str, float] = {}
 
     @contextlib.contextmanager
-    def step(self, name: str):
+    def step(self, name: str) -> Iterator[None]:
         started = time.monotonic()
         try:
             yield
@@ -173,7 +178,53 @@ def _unreadable(path: Path) -> str | None:
 
 
 def _describe_files(files: list[Path], readable: list[int], args: argparse.Namespace) -> dict[int, Outcome]:
-    settings = EngineSettings.from_env(env_file=".env").with_overrides(
+    settings = _settings(args)
+    reading = args.read
+    describing = args.describe or args.ask is not None or not reading
+    if reading and not settings.ocr_model:
+        raise SettingsError("--read: reading text is off here (OCR_MODEL is empty).")
+    languages = _languages(args.lang, settings)
+    question = _question(args.ask, settings) if args.ask is not None else None
+    timings = Timings()
+    with timings.step("load"):
+        engine = _engine(settings, question, reading=reading, describing=describing)
+    outcomes: dict[int, Outcome] = {}
+    ready = []  # (index, picture)
+    size = engine.capabilities.input_size("read" if reading else "describe")
+    with timings.step("decode"):
+        for index in readable:
+            try:
+                ready.append((index, load_image(_read(files[index]), min_side=size)))
+            except InvalidImage as exc:
+                outcomes[index] = Outcome(str(files[index]), error=str(exc))
+    task: Task | None = None
+    if describing:
+        task = Describe(languages=languages)
+        if question is not None and ready:
+            with timings.step("question"):  # the question's time: translating it, then answering it
+                (asked,) = engine.questions.to_english([question])  # once, for every batch
+            task = Answer(Question(asked), languages)
+    described: dict[int, Translated] = {}
+    texts: dict[int, str] = {}
+    step = engine.batch_size
+    for start in range(0, len(ready), step):
+        chunk = ready[start : start + step]
+        pictures = [picture for _, picture in chunk]
+        if task is not None:
+            for (index, _), result in zip(chunk, _describe(engine, pictures, task, timings), strict=True):
+                described[index] = result
+        if reading:
+            with timings.step("read"):
+                for (index, _), text in zip(chunk, engine.read(pictures), strict=True):
+                    texts[index] = text
+    for index, _ in ready:
+        outcomes[index] = Outcome(str(files[index]), result=described.get(index), text=texts.get(index))
+    log.info(timings.line())
+    return outcomes
+
+
+def _settings(args: argparse.Namespace) -> EngineSettings:
+    return EngineSettings.from_env(env_file=".env").with_overrides(
         caption_model=args.caption_model,
         translation_model=args.translation_model,
         device=args.device,
@@ -183,64 +234,35 @@ def _describe_files(files: list[Path], readable: list[int], args: argparse.Names
         caption_num_beams=args.num_beams,
         max_batch_size=args.batch_size,
     )
-    reading = args.read
-    describing = args.describe or args.ask is not None or not reading
-    if reading and not settings.ocr_model:
-        raise SettingsError("--read: reading text is off here (OCR_MODEL is empty).")
-    languages = _languages(args.lang, settings)
-    question = _question(args.ask, settings) if args.ask is not None else None
-    timings = Timings()
-    from .engine import Engine  # torch loads here, after the arguments are known to be good
-    from .images import load_image
 
-    with timings.step("load"):
-        # A question model is only needed for a question in another language than English;
-        # reading alone needs neither BLIP-2 nor the translators.
-        questions = question is not None and question.language != "en"
-        engine = Engine.load(settings, questions=questions, reading=reading, describing=describing)
-    if question is not None and question.language not in engine.question_languages:
+
+def _engine(
+    settings: EngineSettings, question: Question | None, *, reading: bool, describing: bool
+) -> Engine:
+    """The models the command needs: a question model only for a question in another language
+    than English; reading alone needs neither BLIP-2 nor the translators."""
+    from .engine import Engine  # torch loads here, after the arguments are known to be good
+
+    questions = question is not None and question.language != "en"
+    engine = Engine.load(settings, questions=questions, reading=reading, describing=describing)
+    if question is not None and question.language not in engine.capabilities.question_languages:
         raise SettingsError(
             f"--ask: questions in {english_name(question.language)} need a question model "
             "(QUESTION_TRANSLATION_MODELS); ask in English instead."
         )
-    if reading and not engine.can_read:
+    if reading and not engine.capabilities.can("read"):
         raise SettingsError("--read needs a reading model (OCR_MODEL), and it couldn't be loaded.")
-    outcomes: dict[int, Outcome] = {}
-    described: dict[int, Translated] = {}
-    texts: dict[int, str] = {}
-    ready = []  # (index, picture)
-    size = engine.read_size if reading else engine.input_size
-    with timings.step("decode"):
-        for index in readable:
-            try:
-                ready.append((index, load_image(_read(files[index]), min_side=size)))
-            except InvalidImage as exc:
-                outcomes[index] = Outcome(str(files[index]), error=str(exc))
-    asked = ""  # the question in English, translated once for every batch
-    if describing and question and ready:
-        with timings.step("question"):  # the question's time: translating it, then answering it
-            (asked,) = engine.to_english([question])
-    step = engine.batch_size
-    for start in range(0, len(ready), step):
-        chunk = ready[start : start + step]
-        if describing:
-            batch = [engine.prepare(picture) for _, picture in chunk]
-            with timings.step("question" if question else "caption"):
-                english = engine.ask(batch, [asked] * len(batch)) if question else engine.caption(batch)
-            with timings.step("translate"):
-                translations = engine.translate(english, [languages] * len(english))
-            for (index, _), text, translated in zip(chunk, english, translations, strict=True):
-                described[index] = Translated(text, translated)
-        if reading:
-            with timings.step("read"):
-                for (index, _), text in zip(
-                    chunk, engine.read([picture for _, picture in chunk]), strict=True
-                ):
-                    texts[index] = text
-    for index, _ in ready:
-        outcomes[index] = Outcome(str(files[index]), result=described.get(index), text=texts.get(index))
-    log.info(timings.line())
-    return outcomes
+    return engine
+
+
+def _describe(engine: Engine, pictures: list[Any], task: Task, timings: Timings) -> list[Translated]:
+    """One batch described (or asked about), the model's time and the translators' timed apart."""
+    languages = getattr(task, "languages", ())
+    with timings.step("question" if isinstance(task, Answer) else "caption"):
+        english = engine.english(task.kind, pictures, [task] * len(pictures))
+    with timings.step("translate"):
+        translations = engine.translations.translate(english, [languages] * len(english))
+    return [Translated(text, translated) for text, translated in zip(english, translations, strict=True)]
 
 
 def _languages(choice: str | None, settings: EngineSettings) -> tuple[str, ...]:
@@ -257,9 +279,7 @@ def _languages(choice: str | None, settings: EngineSettings) -> tuple[str, ...]:
     return tuple(code for code in wanted if code != "en")
 
 
-def _question(text: str, settings: EngineSettings):
-    from .questions import MAX_QUESTION_CHARS, Question, question_language
-
+def _question(text: str, settings: EngineSettings) -> Question:
     text = " ".join(text.split())
     if not text or len(text) > MAX_QUESTION_CHARS:
         raise SettingsError(f"--ask needs a question of 1 to {MAX_QUESTION_CHARS} characters.")

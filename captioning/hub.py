@@ -23,6 +23,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 from .errors import ModelLoadError, first_line
 
@@ -48,60 +49,69 @@ def locate(name: str, *, role: str, setting: str) -> str:
     if _looks_like_a_path(name):
         raise ModelLoadError(f"The {role} model folder {name!r} ({setting}) doesn't exist.")
     import huggingface_hub as hub
-    from huggingface_hub.errors import (
-        GatedRepoError,
-        HFValidationError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-    )
-
-    def cached(ignore: list[str] | None = None) -> str:
-        return hub.snapshot_download(
-            name, allow_patterns=WANTED, ignore_patterns=ignore, local_files_only=True
-        )
 
     if hub.constants.HF_HUB_OFFLINE:
-        try:
-            return cached()
-        except (LocalEntryNotFoundError, OSError):
+        found = _cached(name)
+        if found is None:
             raise ModelLoadError(
                 f"The {role} model {name} is not in the local Hugging Face cache, and HF_HUB_OFFLINE "
                 f"is set: unset it to download the model once, or set {setting} to a local folder."
-            ) from None
+            )
+        return found
+    plan, ignore = _plan(name, role, setting)
+    if plan is None:  # the hub can't be reached: the cache, if it has the model
+        found = _cached(name, PICKLED) or _cached(name)
+        if found is None:
+            raise ModelLoadError(
+                f"Could not download the {role} model {name}: the Hugging Face hub "
+                f"({hub.constants.ENDPOINT}) can't be reached. Check the network, or set {setting} "
+                "to a local folder, or set HF_HUB_OFFLINE=1 to use only the local cache."
+            )
+        return found
+    missing = sum(f.file_size or 0 for f in plan if f.will_download)
+    if missing:
+        log.warning("Downloading %s (about %s) once; later runs use the cache.", name, size_text(missing))
+    if sys.stderr.isatty() and not os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS"):
+        hub.utils.enable_progress_bars()
+    else:
+        hub.utils.disable_progress_bars()
+    try:
+        return str(hub.snapshot_download(name, allow_patterns=WANTED, ignore_patterns=ignore))
+    except OSError as exc:
+        raise ModelLoadError(
+            f"Downloading the {role} model {name} failed ({first_line(exc)}); run again to resume it."
+        ) from exc
+
+
+def _plan(name: str, role: str, setting: str) -> tuple[list[Any] | None, list[str] | None]:
+    """What a download of ``name`` would fetch (one dry run), and what it leaves out (pickled
+    weights beside safetensors ones); no plan when the hub can't be reached."""
+    import huggingface_hub as hub
+    from huggingface_hub.errors import GatedRepoError, HFValidationError, RepositoryNotFoundError
+
     try:
         plan = hub.snapshot_download(name, allow_patterns=WANTED, dry_run=True, etag_timeout=10)
-        ignore = PICKLED if any(f.filename.endswith(".safetensors") for f in plan) else None
-        if ignore:
-            plan = [f for f in plan if not _matches(f.filename, ignore)]
     except (RepositoryNotFoundError, GatedRepoError, HFValidationError) as exc:
         raise _no_such_model(name, role, setting) from exc
     except OSError as exc:  # the hub can't be reached: DryRunError, connection errors, timeouts
         if _refused(exc.__cause__):  # it was reached, and said there is no such model (for us)
             raise _no_such_model(name, role, setting) from exc
-        for ignore in (PICKLED, None):
-            try:
-                return cached(ignore)
-            except (LocalEntryNotFoundError, OSError):
-                continue
-        raise ModelLoadError(
-            f"Could not download the {role} model {name}: the Hugging Face hub "
-            f"({hub.constants.ENDPOINT}) can't be reached. Check the network, or set {setting} "
-            "to a local folder, or set HF_HUB_OFFLINE=1 to use only the local cache."
-        ) from None
-    missing = sum(f.file_size or 0 for f in plan if f.will_download)
-    if missing:
-        log.warning("Downloading %s (about %s) once; later runs use the cache.", name, size_text(missing))
-    progress = sys.stderr.isatty() and not os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS")
-    if progress:
-        hub.utils.enable_progress_bars()
-    else:
-        hub.utils.disable_progress_bars()
+        return None, None
+    ignore = PICKLED if any(f.filename.endswith(".safetensors") for f in plan) else None
+    return ([f for f in plan if not _matches(f.filename, ignore)] if ignore else list(plan)), ignore
+
+
+def _cached(name: str, ignore: list[str] | None = None) -> str | None:
+    """The model's folder in the local Hugging Face cache, if it is all there."""
+    import huggingface_hub as hub
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
     try:
-        return hub.snapshot_download(name, allow_patterns=WANTED, ignore_patterns=ignore)
-    except OSError as exc:
-        raise ModelLoadError(
-            f"Downloading the {role} model {name} failed ({first_line(exc)}); run again to resume it."
-        ) from exc
+        return str(
+            hub.snapshot_download(name, allow_patterns=WANTED, ignore_patterns=ignore, local_files_only=True)
+        )
+    except (LocalEntryNotFoundError, OSError):
+        return None
 
 
 def revision(folder: str | Path) -> str:

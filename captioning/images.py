@@ -25,6 +25,7 @@ import contextlib
 import io
 import threading
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -44,11 +45,12 @@ try:  # HEIC/HEIF: pillow-heif registers its decoder with Pillow
     import pillow_heif
 
     pillow_heif.register_heif_opener()
+    HEIF = True
 except ImportError:  # pragma: no cover - a dependency; without it HEIC is refused by name
-    pillow_heif = None
+    HEIF = False
 
 # Pillow decoders we run. JPEG's also opens MPO, what many phone cameras write.
-ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF") + (("HEIF",) if pillow_heif else ())
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF") + (("HEIF",) if HEIF else ())
 # Telegram lets bots download 20 MB; a CLI user gets a little more room.
 MAX_BYTES = 50 * 1024 * 1024
 # 50 megapixels covers a 48 MP phone photo; a decoded RGBA picture of this size is 200 MB.
@@ -65,7 +67,7 @@ DECODE_BUDGET_PIXELS = 2 * MAX_PIXELS
 warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
 
 
-def load_image(data: bytes, *, min_side: int | None = None) -> Image.Image:
+def load_image(data: bytes | bytearray, *, min_side: int | None = None) -> Image.Image:
     """Decode ``data`` into an RGB picture, or raise :class:`InvalidImage`.
 
     ``min_side``, when given, lets JPEG decode at a reduced scale (1/2 .. 1/8) as long as both
@@ -95,9 +97,8 @@ def load_image(data: bytes, *, min_side: int | None = None) -> Image.Image:
             width, height = image.size
             with _BUDGET.pixels(width * height):
                 image.load()
-                if min_side:
-                    image = _reduce(image, min_side)
-            return _normalise(image)
+                picture: Image.Image = _reduce(image, min_side) if min_side else image
+            return _normalise(picture)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise InvalidImage(_too_big_message(), "too_big") from exc
         except (OSError, ValueError, SyntaxError, EOFError, IndexError, MemoryError) as exc:
@@ -108,7 +109,7 @@ def load_image(data: bytes, *, min_side: int | None = None) -> Image.Image:
             ) from exc
 
 
-def _refuse_known_non_pictures(data: bytes) -> None:
+def _refuse_known_non_pictures(data: bytes | bytearray) -> None:
     """Name the common look-alikes, so the person knows what to send instead."""
     head = data[:1024].lstrip()
     lowered = head.lower()
@@ -117,7 +118,7 @@ def _refuse_known_non_pictures(data: bytes) -> None:
     if lowered.startswith((b"<?xml", b"<svg", b"<!doctype svg")) and b"<svg" in data[:4096].lower():
         raise InvalidImage(f"SVG drawings aren't supported. Use the picture as {SUPPORTED} instead.", "svg")
     heif_brands = (b"heic", b"heix", b"mif1", b"msf1", b"heif")
-    if pillow_heif is None and data[4:8] == b"ftyp" and data[8:12] in heif_brands:
+    if not HEIF and data[4:8] == b"ftyp" and data[8:12] in heif_brands:
         raise InvalidImage(
             f"HEIC pictures can't be read here (pillow-heif is missing). Use {SUPPORTED}.", "heic"
         )
@@ -163,7 +164,7 @@ class _PixelBudget:
         self._changed = threading.Condition()
 
     @contextlib.contextmanager
-    def pixels(self, count: int):
+    def pixels(self, count: int) -> Iterator[None]:
         with self._changed:
             while self.used and self.used + count > self.limit:
                 self._changed.wait()

@@ -29,6 +29,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import SettingsError
+from .translation import BACKENDS  # names only: no backend is imported
 
 __all__ = ["EngineSettings", "ModelRef", "parse_models", "settings_error"]
 
@@ -90,7 +91,8 @@ class EngineSettings(BaseSettings):
     question_translation_model: str | None = None
     # How translations run: transformers, or CTranslate2 (converted once into CT2_CACHE_DIR;
     # int8 on the CPU, int8_float16 on a GPU, unless CT2_COMPUTE_TYPE says otherwise).
-    translation_backend: Literal["transformers", "ctranslate2"] = "transformers"
+    # One of captioning.translation.BACKENDS.
+    translation_backend: str = "transformers"
     ct2_cache_dir: str = Field(default_factory=lambda: _user_cache("ctranslate2"))
     ct2_compute_type: Literal[
         "auto",
@@ -161,6 +163,13 @@ class EngineSettings(BaseSettings):
                 continue  # empty: the default applies
             cleaned[key] = value
         return cleaned
+
+    @field_validator("translation_backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if value not in BACKENDS:
+            raise ValueError(f"should be one of: {', '.join(BACKENDS)}")
+        return value
 
     @field_validator("translation_models", "question_translation_models")
     @classmethod

@@ -1,4 +1,16 @@
-"""Shared fixtures: the trained tiny models, built once per test session."""
+"""Shared fixtures, and the tiers of the suite.
+
+The trained tiny models are built once, even when the tests run in several worker processes
+(pytest-xdist): the first worker to need them builds them while the others wait. They are kept
+in pytest's cache folder (``.pytest_cache``), keyed by the code that builds them and the
+versions of torch and transformers, and reused by later runs while those are unchanged; a
+fresh clone (CI) builds them once per run. TINY_MODELS_CACHE names another folder for them.
+
+Tiers (markers), for the everyday command to leave out (``-m "not process and not ray"``):
+``process`` starts real ``python -m bot`` or ``python -m captioning`` processes, ``ray`` a Ray
+cluster. Tests under ``tests/e2e/`` and those that use ``bot_processes`` are ``process`` by
+themselves.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +22,32 @@ import pytest
 # No test may reach a model hub: everything they load is built here.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # The workers share the cores: one thread each for the tiny models (and for the bots and
+    # CLIs they start), rather than every worker's threads taking turns on every core.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "bot_processes" in getattr(item, "fixturenames", ()) or "/e2e/" in str(item.path):
+            item.add_marker(pytest.mark.process)
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dirs(tmp_path_factory: pytest.TempPathFactory):
-    """The folders of the models trained to tiny_models' captions and answers (TinyModels).
-
-    Built once per test session. A developer running the tests again and again may set
-    TINY_MODELS_CACHE to a folder: the models are then kept there, keyed by the code that
-    builds them, and reused while that code is unchanged.
-    """
-    from tests.tiny_models import cached_models
+def tiny_model_dirs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """The folders of the models trained to tiny_models' captions and answers (TinyModels)."""
+    from tests.support.tiny_models import cached_models
 
     cache = os.environ.get("TINY_MODELS_CACHE")
-    return cached_models(Path(cache) if cache else tmp_path_factory.mktemp("models"))
+    if cache:
+        return cached_models(Path(cache))
+    if request.config.cache is not None:
+        return cached_models(request.config.cache.mkdir("tiny-models"))
+    base = tmp_path_factory.getbasetemp()  # -p no:cacheprovider: once per run
+    # Workers of one run have folders side by side (popen-gw0, ...): the models go beside them.
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return cached_models(shared / "tiny-models")
 
 
 @pytest.fixture(scope="session")
@@ -42,8 +66,8 @@ def engine(engine_settings):
 
 @pytest.fixture
 async def telegram():
-    """A Bot API stand-in on 127.0.0.1 (tests.fake_telegram), fresh for each test."""
-    from tests.fake_telegram import FakeTelegram
+    """A Bot API stand-in on 127.0.0.1 (tests.support.fake_telegram), fresh for each test."""
+    from tests.support.fake_telegram import FakeTelegram
 
     server = await FakeTelegram().start()
     yield server
@@ -53,7 +77,7 @@ async def telegram():
 @pytest.fixture
 async def executor(engine):
     """The real executor over the tiny trained engine."""
-    from tests.bot_harness import started_executor
+    from tests.support.bot_harness import started_executor
 
     executor = await started_executor(engine)
     yield executor
@@ -64,7 +88,7 @@ async def executor(engine):
 async def bot_processes(tmp_path):
     """Starts ``python -m bot`` processes (``await start(env)``); whatever a test leaves
     running, even after a failed assertion, is killed when it ends."""
-    from tests.processes import BotProcess
+    from tests.support.processes import BotProcess
 
     started: list[BotProcess] = []
 

@@ -1,0 +1,79 @@
+"""Photos sent together (one ``media_group_id``) get one answer, numbered in their order.
+
+The first photo's handler leads (see :mod:`bot.flows.gathering`): once the album is complete it
+describes every photo (the executor batches them) and sends one reply to the first photo.
+The other photos' handlers wait for that reply, and fail with the leader's error if it
+couldn't be sent, so that every photo's update stays in the journal until the album is
+answered; after a restart the journal replays an unfinished album's updates together, and
+they are gathered again the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from telegram import Message
+
+from captioning import Describe, Translated
+
+from .. import replies
+from ..chats import translations
+from ..context import BotContext
+from ..messages import user_language
+from ..pictures import picture_file
+from ..updates.journal import Deferred
+from .reading import read_if_mostly_text
+from .tasks import Mode, Outgoing, Reply, deliver, obtain, owner_id
+
+__all__ = ["describe_album"]
+
+
+async def describe_album(message: Message, context: BotContext, *, mode: Mode) -> None:
+    """One reply for the whole album; every photo's handler returns once it is sent. Then the
+    photos that are mostly text get their text read out, each in reply to its photo."""
+    svc = context.services
+    album, leader = svc.albums.join(message)
+    if not leader:
+        await album.wait()
+        return
+    try:
+        async with svc.presence.working(message):
+            if not await album.settle(svc.timings.album_quiet_s, svc.stopping):
+                raise Deferred("stopping")
+            svc.albums.close(message)  # photos arriving from now on start a new answer
+            members = sorted(album.messages, key=lambda m: m.message_id)
+            described = await _answer_album(message, members, context, mode)
+    except BaseException as exc:
+        album.answered(exc)
+        raise
+    finally:
+        svc.albums.close(message)
+    album.answered()
+    for member, description in described:
+        await read_if_mostly_text(member, context, description)
+
+
+async def _answer_album(
+    leader: Message, members: list[Message], context: BotContext, mode: Mode
+) -> list[tuple[Message, Translated]]:
+    """Describe every photo (the executor batches them) and send one reply to the first; the
+    photos described, with their descriptions."""
+    svc, person = context.services, leader.from_user
+    languages = await context.languages(leader.chat, person)
+    size = svc.capabilities.input_size("describe")
+    pictures = [picture_file(m, size) for m in members]
+    task = Describe(languages=translations(languages))
+    results: list[Translated | BaseException] = await asyncio.gather(
+        *(obtain(context, m, p, task, mode=mode) for m, p in zip(members, pictures, strict=True)),
+        return_exceptions=True,
+    )
+    deferred = next((r for r in results if isinstance(r, Deferred)), None)
+    if deferred is not None:
+        raise deferred  # no room now: the whole album is tried again later, as one
+    if mode is not Mode.ASKED and not any(isinstance(r, Translated) for r in results):
+        return []  # nothing to say, and a group doesn't want to hear about it
+    text = replies.album_reply(results, languages, user_language(person))
+    outgoing = Outgoing([text], svc.actions.buttons("album", languages, svc.capabilities))
+    # A question in reply to this answer is asked of every picture, numbered the same way.
+    await deliver(context, Reply(members[0]), outgoing, owner=owner_id(leader), pictures=pictures)
+    return [(m, r) for m, r in zip(members, results, strict=True) if isinstance(r, Translated)]

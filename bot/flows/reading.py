@@ -1,0 +1,228 @@
+"""Reading the text in a picture out to the person: signs, menus, screenshots, documents.
+
+    "Read text" under a description, /read (/leer) as a reply to a picture, a private photo
+    whose caption is just "read" (or "leer"), or on its own: a description that says the
+    picture is mostly text -> Read() through the executor -> the text, verbatim
+
+The text keeps its lines (runs of spaces collapsed). Up to three messages of about 3,500
+characters each; anything longer gets its first part and the whole text as a .txt file, which
+a screen reader can page through. When the text is in English and the chat reads other
+languages too, a "Translate" button under it gives the translations.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from telegram import Message, Update, User
+from telegram.error import TelegramError
+
+from captioning import Busy, CaptioningError, Read, RequestTimeout, Stopped, Translate, Translated
+from captioning.languages import native_name
+from captioning.questions import question_language
+
+from .. import replies
+from ..chats import translations
+from ..context import BotContext, message_of, query_of
+from ..messages import message, user_language
+from ..permissions import is_private
+from ..pictures import picture_for_reading
+from ..updates.journal import Deferred
+from .buttons import pressable
+from .tasks import Mode, Outgoing, problem, run_task, submit
+
+__all__ = [
+    "MAX_MESSAGES",
+    "TEXT_WORDS",
+    "mostly_text",
+    "on_read",
+    "on_translate",
+    "read_command",
+    "read_if_mostly_text",
+    "read_message",
+    "split_text",
+    "text_reply",
+    "wants_reading",
+]
+
+log = logging.getLogger(__name__)
+
+# What a caption says when the picture is mostly text: then the text is read without asking.
+# Only words that mean text: "table", "card", "screen", "paper", "bill" or "package" say
+# nothing about text ("a cat on a table"), and a group must not hear about them.
+TEXT_WORDS = frozenset(
+    """
+    screenshot screenshots document documents page pages menu menus sign signs signboard
+    receipt letter poster posters label labels whiteboard blackboard chalkboard text texts
+    note notes newspaper magazine ticket flyer leaflet brochure timetable schedule handwriting
+    writing words email website webpage invoice certificate prescription
+    """.split()  # noqa: SIM905 (a word list reads best as words)
+)
+# A private photo whose caption is one of these is read instead of described.
+READ_CAPTIONS = frozenset({"read", "leer", "/read", "/leer", "read it", "léelo", "leelo"})
+CHUNK = 3500  # characters per message: Telegram's 4096, less a header
+MAX_MESSAGES = 3
+
+
+def mostly_text(caption: str) -> bool:
+    """True when an English caption says the picture is mostly text ("a screenshot of a phone",
+    "a sign on a wall", "a menu on a table")."""
+    return any(word in TEXT_WORDS for word in re.findall(r"[a-z]+", caption.lower()))
+
+
+def wants_reading(caption: str | None) -> bool:
+    return " ".join((caption or "").lower().split()).strip(".!") in READ_CAPTIONS
+
+
+def split_text(text: str, size: int = CHUNK) -> list[str]:
+    """The text in parts of at most ``size`` characters, cut at line breaks (at spaces, or
+    anywhere, only where one line is longer than that)."""
+    parts: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > size:
+            cut = line.rfind(" ", 0, size)
+            cut = cut if cut > size // 2 else size
+            pieces = [line[:cut], line[cut:].lstrip()]
+            if current:
+                parts.append(current)
+                current = ""
+            parts.append(pieces[0])
+            line = pieces[1]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > size:
+            parts.append(current)
+            current = line
+        else:
+            current = candidate
+    if current:
+        parts.append(current)
+    return parts
+
+
+async def read_if_mostly_text(
+    target: Message, context: BotContext, description: Translated | None, *, asker: User | None = None
+) -> None:
+    """After a description: a picture that is mostly text gets its text read out at once,
+    unless the chat turned that off (/autoread off).
+
+    Nobody asked for it, and the description is already sent: so it is quiet (no "No text
+    found", no problem explained) and never tried again later, which would send the
+    description twice. Its "Read text" button is still there.
+    """
+    capabilities = context.services.capabilities
+    if description is None or not capabilities.can("read") or not mostly_text(description.english):
+        return
+    if not (await context.chat_settings(target.chat_id)).autoread:
+        return
+    try:
+        await read_message(target, context, mode=Mode.FOLLOW_ON, asker=asker)
+    except (Deferred, TelegramError) as exc:
+        log.info("message %s: the automatic read was left out: %s", target.message_id, exc)
+    except CaptioningError as exc:  # the reading model failed: the description stands
+        log.warning("message %s: the automatic read failed: %r", target.message_id, exc)
+
+
+async def read_command(update: Update, context: BotContext) -> None:
+    """/read (/leer), sent as a reply to a photo or picture file: read its text, in any mode."""
+    target, ui = message_of(update).reply_to_message, user_language(update.effective_user)
+    if not context.services.capabilities.can("read"):
+        await message_of(update).reply_text(message("reading_off", ui))
+        return
+    if target is None or not (target.photo or target.document):
+        await message_of(update).reply_text(message("read_usage", ui))
+        return
+    await read_message(target, context, mode=Mode.ASKED, asker=update.effective_user)
+
+
+async def read_message(
+    target: Message, context: BotContext, *, mode: Mode, asker: User | None = None
+) -> str | None:
+    """Read the picture in ``target`` and reply with its text (or that there is none; not
+    when nobody asked: :attr:`Mode.FOLLOW_ON`)."""
+    svc = context.services
+    person = asker or target.from_user
+    ui = user_language(person)
+    languages = await context.languages(target.chat, person)
+    picture = picture_for_reading(target, svc.capabilities.input_size("read"))
+
+    def render(text: str) -> Outgoing | None:
+        if mode is Mode.FOLLOW_ON and not text.strip():
+            return None
+        return text_reply(text, languages, ui, context)
+
+    text: str | None = await run_task(context, target, picture, Read(), mode=mode, render=render, asker=asker)
+    return text
+
+
+def text_reply(text: str, languages: tuple[str, ...], ui: str, context: BotContext) -> Outgoing:
+    """The text, verbatim, in up to MAX_MESSAGES replies, or its first part and a .txt file."""
+    svc = context.services
+    voice = replies.voice(languages, ui)
+    if not text.strip():
+        return Outgoing(
+            [message("no_text", voice)], svc.actions.buttons("no_text", languages, svc.capabilities)
+        )
+    parts = split_text(text)
+    others = translations(languages)
+    translatable = bool(others) and question_language(text, hint="en", languages=("en", *others)) == "en"
+    leave_out = () if translatable else ("translate",)
+    markup = svc.actions.buttons("text", languages, svc.capabilities, leave_out=leave_out)
+    header = message("text_found", voice)
+    if len(parts) <= MAX_MESSAGES:
+        return Outgoing([f"{header}\n{parts[0]}", *parts[1:]], markup)
+    caption = message("text_file", voice, count=len(text))
+    return Outgoing([f"{header}\n{parts[0]}"], markup, document=(text.encode("utf-8"), "text.txt", caption))
+
+
+async def on_read(update: Update, context: BotContext) -> None:
+    """ "Read text" under a description: the text of the picture it describes."""
+    query, ui = query_of(update), user_language(update.effective_user)
+    reply = await pressable(update, context)
+    if reply is None:
+        return
+    photo = reply.reply_to_message
+    if not context.services.capabilities.can("read"):
+        await query.answer(message("reading_off", ui), show_alert=True)
+        return
+    if photo is None or not (photo.photo or photo.document):
+        await query.answer(message("picture_gone", ui), show_alert=True)
+        return
+    await query.answer()
+    await read_message(photo, context, mode=Mode.ASKED, asker=update.effective_user)
+
+
+async def on_translate(update: Update, context: BotContext) -> None:
+    """ "Translate" under a text read: the text in the chat's other languages."""
+    query, ui = query_of(update), user_language(update.effective_user)
+    reply = await pressable(update, context)
+    if reply is None:
+        return
+    svc = context.services
+    pictures = await svc.store.pictures_of(reply.chat_id, reply.message_id)
+    cached = await svc.store.cached_texts(pictures[0].unique_id, "read") if pictures else {}
+    others = translations(await context.languages(reply.chat, update.effective_user))
+    if "" not in cached or not others:
+        await query.answer(message("picture_gone", ui), show_alert=True)
+        return
+    try:
+        ticket = submit(context, reply, None, Translate(cached[""], others), asker=update.effective_user)
+    except Busy as exc:
+        await query.answer(problem(exc, ui, task="again"), show_alert=True)
+        return
+    await query.answer()
+    try:
+        result: Translated = await ticket.result()
+    except (Busy, RequestTimeout, Stopped) as exc:
+        if is_private(update):
+            await reply.reply_text(problem(exc, ui), do_quote=True)
+        return
+    blocks = [_translation(native_name(code), text) for code in others if (text := result.text(code))]
+    for part in split_text("\n\n".join(blocks))[:MAX_MESSAGES]:
+        await reply.reply_text(part, do_quote=True)
+
+
+def _translation(name: str, text: str) -> str:
+    """One line: "Español: ..."; several: the name on its own line, then the lines as read."""
+    return f"{name}:\n{text}" if "\n" in text else f"{name}: {text}"

@@ -1,0 +1,271 @@
+"""The bot's database, in SQL: plain and synchronous; :class:`~bot.store.Store` runs it on a
+thread of its own. Only ids, settings and generated text are stored, never picture bytes.
+
+The database is in WAL mode. Journal entries go through a connection with
+``synchronous=FULL`` (durable even through a power cut before Telegram hears "received"),
+everything else through one with ``synchronous=NORMAL`` (durable through a crash of the
+process, and cheaper).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .schema import migrate
+
+__all__ = ["ChatSettings", "Database", "PictureRef"]
+
+# How long a reply stays askable: a question about a month-old photo is rare, and the ids
+# of people's pictures are not kept longer than they are useful.
+PICTURES_KEPT_S = 30 * 24 * 3600
+# Generated text is kept as long, and no more than this many pictures' worth.
+CACHE_KEPT_S = 30 * 24 * 3600
+CACHE_MAX_PICTURES = 100_000
+# Finished journal entries (their ids only) are kept a week; files that weren't pictures, a day.
+JOURNAL_KEPT_S = 7 * 24 * 3600
+BAD_FILES_KEPT_S = 24 * 3600
+BAD_FILES_MAX = 10_000
+
+
+@dataclass(frozen=True)
+class PictureRef:
+    """A picture as Telegram knows it: enough to fetch it again, never its bytes."""
+
+    file_id: str
+    unique_id: str
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    """How the bot behaves in one chat."""
+
+    auto: bool = True  # describe every photo it sees, without being asked
+    languages: tuple[str, ...] | None = None  # None: the bot's default for the chat
+    autoread: bool = True  # read out the text of pictures that are mostly text
+
+
+class Database:
+    """The SQL, plain and synchronous; :class:`Store` runs it on a thread of its own."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # A short busy timeout: waiting longer is Store's job, with backoff, off this thread.
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=0.2)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        migrate(self._db)
+        self._durable = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=0.2)
+        self._durable.execute("PRAGMA synchronous=FULL")
+
+    def close(self) -> None:
+        self._durable.close()
+        self._db.close()
+
+    # -- chat settings -------------------------------------------------------------------
+
+    def chat_settings(self, chat_id: int) -> ChatSettings:
+        row = self._db.execute(
+            "SELECT auto, languages, autoread FROM chats WHERE chat_id = ?", (chat_id,)
+        ).fetchone()
+        if row is None:
+            return ChatSettings()
+        languages = tuple(row[1].split(",")) if row[1] else None
+        return ChatSettings(bool(row[0]), languages, bool(row[2]))
+
+    def set_chat(self, chat_id: int, field: str, value: Any) -> None:
+        if field not in ("auto", "languages", "autoread"):
+            raise ValueError(f"no chat setting {field!r}")
+        if field == "languages":
+            value = ",".join(value) if value else None
+        elif isinstance(value, bool):
+            value = int(value)
+        self._db.execute(
+            f"INSERT INTO chats (chat_id, {field}) VALUES (?, ?) "
+            f"ON CONFLICT (chat_id) DO UPDATE SET {field} = excluded.{field}",
+            (chat_id, value),
+        )
+
+    def change_chat(self, chat_id: int, **changes: Any) -> ChatSettings:
+        """Change some of a chat's settings; what they all are now."""
+        for field, value in changes.items():
+            self.set_chat(chat_id, field, value)
+        return self.chat_settings(chat_id)
+
+    def migrate_chat(self, old: int, new: int) -> None:
+        """A group became a supergroup: its settings and replies move to the new id."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute(
+                "INSERT OR REPLACE INTO chats (chat_id, auto, languages, autoread) "
+                "SELECT ?, auto, languages, autoread FROM chats WHERE chat_id = ?",
+                (new, old),
+            )
+            self._db.execute("DELETE FROM chats WHERE chat_id = ?", (old,))
+            for table in ("reply_pictures", "reply_owner"):
+                self._db.execute(f"UPDATE OR REPLACE {table} SET chat_id = ? WHERE chat_id = ?", (new, old))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    # -- the journal ---------------------------------------------------------------------
+
+    def journal_received(self, update_id: int, body: dict[str, Any]) -> str:
+        """Write an update down before Telegram is told it arrived. Telegram delivers an
+        update again until a later getUpdates confirms it (and re-posts a webhook update whose
+        200 came late), so the same id may come again: it is written once, and the answer
+        says what it was: "new", "pending" (written before, not finished) or "done"."""
+        cursor = self._durable.execute(
+            "INSERT OR IGNORE INTO journal (update_id, body, received_at) VALUES (?, ?, ?)",
+            (update_id, json.dumps(body, ensure_ascii=False), time.time()),
+        )
+        if cursor.rowcount:
+            return "new"
+        row = self._durable.execute(
+            "SELECT done_at FROM journal WHERE update_id = ?", (update_id,)
+        ).fetchone()
+        return "pending" if row is None or row[0] is None else "done"
+
+    def journal_done(self, update_id: int, set_aside: str | None = None) -> None:
+        """Its reply was sent, it needed none, or it is set aside (``set_aside`` says why):
+        never replay it, and keep only its id. What people wrote (a question, or anything a
+        group says while the bot can read it) is kept only while it may need replaying."""
+        self._db.execute(
+            "UPDATE journal SET done_at = ?, body = '{}', set_aside = ? "
+            "WHERE update_id = ? AND done_at IS NULL",
+            (time.time(), set_aside, update_id),
+        )
+
+    def journal_pending(self) -> list[tuple[int, str]]:
+        """(update id, body as JSON) of the updates received but not finished, oldest first."""
+        rows = self._db.execute(
+            "SELECT update_id, body FROM journal WHERE done_at IS NULL ORDER BY update_id"
+        )
+        return list(rows)
+
+    # -- who and what a reply is about ---------------------------------------------------
+
+    def remember_reply(
+        self, chat_id: int, message_id: int, owner_id: int, pictures: Sequence[PictureRef]
+    ) -> None:
+        """The bot's message ``message_id`` answers ``owner_id`` about ``pictures`` (in order)."""
+        now = time.time()
+        self._db.execute(
+            "INSERT OR REPLACE INTO reply_owner (chat_id, message_id, owner_id, created_at) "
+            "VALUES (?, ?, ?, ?)",
+            (chat_id, message_id, owner_id, now),
+        )
+        self._db.execute(
+            "DELETE FROM reply_pictures WHERE chat_id = ? AND message_id = ?", (chat_id, message_id)
+        )
+        self._db.executemany(
+            "INSERT INTO reply_pictures "
+            "(chat_id, message_id, position, file_id, file_unique_id, file_size, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (chat_id, message_id, n, p.file_id, p.unique_id, p.size, now)
+                for n, p in enumerate(pictures, start=1)
+            ],
+        )
+
+    def reply_owner(self, chat_id: int, message_id: int) -> int | None:
+        """Who the bot's message answers: the only person, besides admins, whose buttons work."""
+        row = self._db.execute(
+            "SELECT owner_id FROM reply_owner WHERE chat_id = ? AND message_id = ? AND created_at >= ?",
+            (chat_id, message_id, time.time() - PICTURES_KEPT_S),
+        ).fetchone()
+        return row[0] if row else None
+
+    def pictures_of(self, chat_id: int, message_id: int) -> list[PictureRef]:
+        """The pictures the bot's message is about, in order; [] if it is about none."""
+        rows = self._db.execute(
+            "SELECT file_id, file_unique_id, file_size FROM reply_pictures "
+            "WHERE chat_id = ? AND message_id = ? AND created_at >= ? ORDER BY position",
+            (chat_id, message_id, time.time() - PICTURES_KEPT_S),
+        )
+        return [PictureRef(*row) for row in rows]
+
+    def forget_reply(self, chat_id: int, message_id: int) -> None:
+        """The bot's message was deleted: nothing can reply to it, or press its buttons, any more."""
+        for table in ("reply_pictures", "reply_owner"):
+            self._db.execute(
+                f"DELETE FROM {table} WHERE chat_id = ? AND message_id = ?", (chat_id, message_id)
+            )
+
+    # -- what the models said, by picture, task and language -----------------------------
+
+    def known(self, file_unique_id: str, task: str) -> tuple[dict[str, str], str | None]:
+        """What is known of a picture before it is sent to the models, in one trip: the texts
+        cached for ``task`` (by language), and why the file was refused, if it was."""
+        return self.cached_texts(file_unique_id, task), self.bad_file(file_unique_id)
+
+    def cached_texts(self, file_unique_id: str, task: str) -> dict[str, str]:
+        rows = self._db.execute(
+            "SELECT language, text FROM texts WHERE file_unique_id = ? AND task = ? AND created_at >= ?",
+            (file_unique_id, task, time.time() - CACHE_KEPT_S),
+        )
+        return dict(rows)
+
+    def cache_texts(self, file_unique_id: str, task: str, texts: dict[str, str]) -> None:
+        now = time.time()
+        self._db.executemany(
+            "INSERT OR REPLACE INTO texts (file_unique_id, task, language, text, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(file_unique_id, task, language, text, now) for language, text in texts.items()],
+        )
+
+    # -- files that weren't pictures -----------------------------------------------------
+
+    def bad_file(self, file_unique_id: str) -> str | None:
+        row = self._db.execute(
+            "SELECT reason FROM bad_files WHERE file_unique_id = ? AND created_at >= ?",
+            (file_unique_id, time.time() - BAD_FILES_KEPT_S),
+        ).fetchone()
+        return row[0] if row else None
+
+    def remember_bad_file(self, file_unique_id: str, reason: str) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO bad_files (file_unique_id, reason, created_at) VALUES (?, ?, ?)",
+            (file_unique_id, reason, time.time()),
+        )
+
+    # -- pruning -------------------------------------------------------------------------
+
+    def prune(self) -> dict[str, int]:
+        """Forget what is past its time, and the oldest past each size limit; how many rows went."""
+        now = time.time()
+        gone = {
+            "journal": self._db.execute(
+                "DELETE FROM journal WHERE done_at IS NOT NULL AND done_at < ?", (now - JOURNAL_KEPT_S,)
+            ).rowcount,
+            "replies": sum(
+                self._db.execute(
+                    f"DELETE FROM {table} WHERE created_at < ?", (now - PICTURES_KEPT_S,)
+                ).rowcount
+                for table in ("reply_pictures", "reply_owner")
+            ),
+            "texts": self._db.execute(
+                "DELETE FROM texts WHERE created_at < ?", (now - CACHE_KEPT_S,)
+            ).rowcount,
+            "bad_files": self._db.execute(
+                "DELETE FROM bad_files WHERE created_at < ?", (now - BAD_FILES_KEPT_S,)
+            ).rowcount,
+        }
+        gone["texts"] += self._db.execute(
+            "DELETE FROM texts WHERE file_unique_id IN (SELECT file_unique_id FROM texts "
+            "GROUP BY file_unique_id ORDER BY max(created_at) DESC LIMIT -1 OFFSET ?)",
+            (CACHE_MAX_PICTURES,),
+        ).rowcount
+        gone["bad_files"] += self._db.execute(
+            "DELETE FROM bad_files WHERE file_unique_id IN "
+            "(SELECT file_unique_id FROM bad_files ORDER BY created_at DESC LIMIT -1 OFFSET ?)",
+            (BAD_FILES_MAX,),
+        ).rowcount
+        return gone

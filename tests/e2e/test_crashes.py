@@ -1,0 +1,183 @@
+"""No photo lost, with real ``python -m bot`` processes: killed at the worst moment, stopped
+with work in flight, locked out of their database, cut off from Telegram."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import signal
+
+import pytest
+
+from tests.support import pictures
+from tests.support.bot_harness import fetch
+from tests.support.fake_telegram import FakeTelegram
+from tests.support.locks import locked_database
+from tests.support.processes import bot_env
+from tests.support.waiting import journaled, until_handled
+
+
+def descriptions_by_photo(telegram: FakeTelegram) -> collections.Counter[int]:
+    return collections.Counter(
+        c.params["reply_parameters"]["message_id"]
+        for c in telegram.calls
+        if c.method == "sendMessage" and "square" in c.params["text"] and "reply_parameters" in c.params
+    )
+
+
+async def until_described(telegram: FakeTelegram, photos: list[int], timeout: float = 90) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while set(descriptions_by_photo(telegram)) != set(photos):
+        assert asyncio.get_running_loop().time() < deadline, descriptions_by_photo(telegram)
+        await asyncio.sleep(0.05)
+
+
+async def test_kill_9_right_after_telegram_confirms_loses_no_photo(
+    telegram, tiny_model_dirs, tmp_path, bot_processes
+):
+    env = bot_env(telegram, tiny_model_dirs, tmp_path)
+    photos: list[int] = []
+    kills = 0
+    for round_ in range(2):
+        process = await bot_processes(env)
+        await process.until_ready(telegram)
+        killed = asyncio.get_running_loop().create_future()
+        batch_ids = []
+
+        def kill_on_confirm(offset: int, batch_ids=batch_ids, process=process, killed=killed) -> None:
+            # The instant Telegram is told these updates arrived: nothing can be in the
+            # journal by luck, and the photos are still on their way through the bot.
+            if batch_ids and offset > max(batch_ids) and not killed.done():
+                process.kill()
+                killed.set_result(offset)
+
+        telegram.on_get_updates = kill_on_confirm
+        for i in range(6):
+            color = ["red", "green", "blue"][i % 3]
+            message = telegram.message(100 + round_ * 10 + i % 3, photo=telegram.photo(pictures.jpeg(color)))
+            photos.append(message["message_id"])
+            batch_ids.append(await telegram.push(message))
+        await asyncio.wait_for(killed, 60)
+        await process.wait()
+        kills += 1
+        telegram.on_get_updates = None
+
+    process = await bot_processes(env)  # the restart replays what was unfinished
+    await process.until_ready(telegram)
+    await until_described(telegram, photos)
+    logs = await process.stop()
+    assert "Replaying" in logs  # the photos came back from the journal, not from luck
+    counts = descriptions_by_photo(telegram)
+    assert set(counts) == set(photos)  # every photo described
+    assert sum(n - 1 for n in counts.values()) <= kills
+
+
+@pytest.mark.parametrize("released", ["during the grace", "after the restart"])
+async def test_sigterm_finishes_or_keeps_what_is_in_flight(
+    telegram, tiny_model_dirs, tmp_path, bot_processes, released
+):
+    env = bot_env(telegram, tiny_model_dirs, tmp_path, SHUTDOWN_GRACE_S="2")
+    telegram.download_gate = asyncio.Event()  # every photo is held mid-download: in flight for certain
+    process = await bot_processes(env)
+    await process.until_ready(telegram)
+    photos, ids = [], []
+    for i in range(4):
+        message = telegram.message(200 + i, photo=telegram.photo(pictures.jpeg("yellow")))
+        photos.append(message["message_id"])
+        ids.append(await telegram.push(message))
+    await telegram.wait_for("download", count=4)
+    process.process.send_signal(signal.SIGTERM)
+    if released == "during the grace":
+        await process.wait_for_line("finishing the work in flight")
+        telegram.download_gate.set()
+    logs = await process.stop()
+    assert process.returncode == 0, logs
+    assert "Traceback" not in logs
+    answered_before_exit = set(descriptions_by_photo(telegram))
+    state = tmp_path / "state"
+    pending = {u for u, done in journaled(state).items() if not done}
+    if released == "during the grace":
+        assert answered_before_exit == set(photos) and pending == set()
+    else:
+        assert answered_before_exit == set() and pending == set(ids)  # each kept for the restart
+    telegram.download_gate.set()
+    process = await bot_processes(env)
+    await process.until_ready(telegram)
+    await until_described(telegram, photos)
+    await until_handled(state, *ids)
+    await process.stop()
+    assert all(n == 1 for n in descriptions_by_photo(telegram).values())  # once each, no repeat
+
+
+async def test_a_database_locked_for_ten_seconds_loses_nothing(
+    telegram, tiny_model_dirs, tmp_path, bot_processes
+):
+    env = bot_env(telegram, tiny_model_dirs, tmp_path, METRICS_PORT="0")
+    process = await bot_processes(env)
+    await process.until_ready(telegram)
+    port = int((await process.wait_for_line(r"/healthz on 127\.0\.0\.1:(\d+)")).group(1))
+    async with locked_database(tmp_path / "state" / "bot.sqlite3", seconds=10.0):  # all ten of them
+        photos, ids = [], []
+        for i in range(3):
+            message = telegram.message(300 + i, photo=telegram.photo(pictures.jpeg("green")))
+            photos.append(message["message_id"])
+            ids.append(await telegram.push(message))
+        await process.wait_for_line("database .* is unavailable")
+        status, health = await asyncio.to_thread(fetch, f"http://127.0.0.1:{port}/healthz")
+        assert status == 503 and "database: unavailable" in health
+        assert telegram.confirmed_offset <= min(ids)  # nothing confirmed that isn't journaled
+    await until_described(telegram, photos)
+    later = telegram.message(310, photo=telegram.photo(pictures.jpeg("red")))
+    await telegram.push(later)
+    await until_described(telegram, [*photos, later["message_id"]])  # polling went on
+    status, health = await asyncio.to_thread(fetch, f"http://127.0.0.1:{port}/healthz")
+    logs = await process.stop()
+    assert status == 200, health
+    assert process.returncode == 0, logs
+
+
+async def test_a_database_that_stays_locked_stops_the_bot_with_one_line(
+    telegram, tiny_model_dirs, tmp_path, bot_processes
+):
+    env = bot_env(telegram, tiny_model_dirs, tmp_path, STATE_DB_TIMEOUT_S="1")
+    process = await bot_processes(env)
+    await process.until_ready(telegram)
+    async with locked_database(tmp_path / "state" / "bot.sqlite3", seconds=8.0):
+        await telegram.push(telegram.message(400, photo=telegram.photo(pictures.jpeg("green"))))
+        code = await process.wait(timeout=60)
+    assert code == 1, process.output
+    stops = [line for line in process.lines if "Stopping:" in line]
+    assert len(stops) == 1 and "database" in stops[0] and "supervisor" in stops[0]
+    assert "Traceback" not in process.output
+    assert telegram.confirmed_offset == 0  # never confirmed what wasn't journaled
+
+
+async def test_polling_that_stops_turns_healthz_503_and_stops_the_bot_with_status_1(
+    telegram, tiny_model_dirs, tmp_path, bot_processes
+):
+    # A proxy in front of the Bot API starts refusing getUpdates: polling can't go on by itself.
+    env = bot_env(telegram, tiny_model_dirs, tmp_path, METRICS_PORT="0", SHUTDOWN_GRACE_S="60")
+    process = await bot_processes(env)
+    await process.until_ready(telegram)
+    port = int((await process.wait_for_line(r"/healthz on 127\.0\.0\.1:(\d+)")).group(1))
+    healthz = f"http://127.0.0.1:{port}/healthz"
+    assert (await asyncio.to_thread(fetch, healthz))[0] == 200
+    # A photo held mid-download keeps the bot in its grace, /healthz answering, while it stops.
+    telegram.download_gate = asyncio.Event()
+    photo = telegram.message(500, photo=telegram.photo(pictures.jpeg("green")))
+    update_id = await telegram.push(photo)
+    await telegram.wait_for("download")
+    telegram.fail_next["getUpdates"] = [{"error_code": 403, "description": "Forbidden: denied by the proxy"}]
+    # Someone edits a message: the long poll ends, and the next getUpdates is refused.
+    await telegram.push(telegram.message(500, text="fixed a typo"), kind="edited_message")
+    await process.wait_for_line("Stopping:", timeout=30)
+    status, health = await asyncio.to_thread(fetch, healthz)
+    telegram.download_gate.set()
+    code = await process.wait(timeout=60)
+    assert status == 503 and health.splitlines() == ["updates: stopped", "models: ok", "database: ok"], health
+    assert code == 1, process.output
+    stops = [line for line in process.lines if "Stopping:" in line]
+    assert len(stops) == 1 and "supervisor" in stops[0], process.output
+    assert "Traceback" not in process.output
+    assert descriptions_by_photo(telegram) == {photo["message_id"]: 1}  # finished within the grace
+    assert journaled(tmp_path / "state")[update_id]
