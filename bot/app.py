@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from telegram import Update
 from telegram.ext import (
     AIORateLimiter,
@@ -25,9 +27,11 @@ from .permissions import Members
 from .presence import Presence
 from .settings import BotSettings, Timings
 from .store import Store
-from .transport import AiohttpRequest
+from .transport import AiohttpRequest, proxy_shown
 
 __all__ = ["build_application"]
+
+log = logging.getLogger(__name__)
 
 # New messages and channel posts: an edited message is not a new photo or question, and
 # answering it again would be noise.
@@ -51,7 +55,10 @@ def build_application(
     30 messages a second.
     """
     timings = timings or Timings()
-    requests = [AiohttpRequest(), AiohttpRequest(connections=1)]
+    # The same proxy (or the environment's) for calls, getUpdates and file downloads alike.
+    requests = [AiohttpRequest(proxy=settings.proxy), AiohttpRequest(connections=1, proxy=settings.proxy)]
+    if settings.proxy:
+        log.info("Telegram is reached through the proxy %s (TELEGRAM_PROXY)", proxy_shown(settings.proxy))
     builder = (
         ApplicationBuilder()
         .token(settings.token)
