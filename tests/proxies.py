@@ -49,11 +49,13 @@ class _Server:
 
     tls: ssl.SSLContext | None = None
     port: int = 0
+    # 0.0.0.0 for a client in a container, which reaches the host at its bridge's address.
+    host: str = "127.0.0.1"
     _server: asyncio.Server | None = field(default=None, repr=False)
     _open: set[asyncio.StreamWriter] = field(default_factory=set, repr=False)
 
     async def start(self):
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, ssl=self.tls)
+        self._server = await asyncio.start_server(self._serve, self.host, self.port, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
