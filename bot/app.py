@@ -3,6 +3,8 @@ table of handlers (the actions' from :mod:`bot.actions`, then the kinds of messa
 
 from __future__ import annotations
 
+import logging
+
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -24,11 +26,13 @@ from .permissions import Members
 from .presence import Presence
 from .settings import BotSettings, Timings
 from .store import Store
-from .transport import AiohttpRequest
+from .transport import AiohttpRequest, proxy_shown
 from .updates.journal import Journal
 from .updates.processor import JournalingProcessor, on_error
 
 __all__ = ["build_application", "register_commands"]
+
+log = logging.getLogger(__name__)
 
 UNSUPPORTED = filters.Sticker.ALL | filters.ANIMATION | filters.VIDEO | filters.VIDEO_NOTE
 
@@ -53,7 +57,10 @@ def build_application(
     journal = Journal(store, timings)
     # Many photos in flight at once, so the engine can describe them together.
     processor = JournalingProcessor(journal, settings.concurrent_updates)
-    requests = [AiohttpRequest(), AiohttpRequest(connections=1)]
+    # The same proxy (or the environment's) for calls, getUpdates and file downloads alike.
+    requests = [AiohttpRequest(proxy=settings.proxy), AiohttpRequest(connections=1, proxy=settings.proxy)]
+    if settings.proxy:
+        log.info("Telegram is reached through the proxy %s (TELEGRAM_PROXY)", proxy_shown(settings.proxy))
     application = _builder(settings, processor, requests, rate_limit).build()
     svc: Services = application.bot_data
     processor.on_fatal = lambda error: svc.fatal(error)  # the runner's, once it is made

@@ -15,8 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from captioning import EngineSettings
@@ -41,6 +42,10 @@ class BotSettings(BaseSettings):
     # Point them at a self-hosted Bot API server (or a test's stand-in) to leave Telegram's.
     telegram_api_url: str = "https://api.telegram.org/bot"
     telegram_file_url: str = "https://api.telegram.org/file/bot"
+    # Every Bot API call and file download goes through it when set: http://, https:// or
+    # socks5://, credentials in the URL if the proxy wants them (hence a secret). Unset:
+    # HTTPS_PROXY and NO_PROXY, if set, decide.
+    telegram_proxy: SecretStr | None = None
     state_dir: Path = Path("state")
     # How long a locked or failing database is waited for before the bot exits (status 1)
     # for its supervisor to restart it.
@@ -76,6 +81,27 @@ class BotSettings(BaseSettings):
         if not isinstance(values, Mapping):
             return values
         return {k: v for k, v in values.items() if not (isinstance(v, str) and not v.strip())}
+
+    @field_validator("telegram_proxy")
+    @classmethod
+    def _a_proxy_url(cls, value: SecretStr | None) -> SecretStr | None:
+        # The message never repeats the value: it may hold the proxy's password.
+        if value is not None:
+            parts = urlsplit(value.get_secret_value())
+            try:
+                port = parts.port
+            except ValueError:
+                port = None
+            if parts.scheme not in ("http", "https", "socks5") or not parts.hostname or port is None:
+                raise ValueError(
+                    "TELEGRAM_PROXY: must be an http://, https:// or socks5:// URL with a host and "
+                    "a port, such as http://proxy.example:3128"
+                )
+        return value
+
+    @property
+    def proxy(self) -> str | None:
+        return self.telegram_proxy.get_secret_value() if self.telegram_proxy else None
 
     @property
     def token(self) -> str:
