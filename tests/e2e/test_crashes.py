@@ -14,7 +14,7 @@ from tests.support.bot_harness import fetch
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.locks import locked_database
 from tests.support.processes import bot_env
-from tests.support.waiting import journaled, until_handled
+from tests.support.waiting import journaled, until, until_handled
 
 
 def descriptions_by_photo(telegram: FakeTelegram) -> collections.Counter[int]:
@@ -181,3 +181,27 @@ async def test_polling_that_stops_turns_healthz_503_and_stops_the_bot_with_statu
     assert "Traceback" not in process.output
     assert descriptions_by_photo(telegram) == {photo["message_id"]: 1}  # finished within the grace
     assert journaled(tmp_path / "state")[update_id]
+
+
+async def test_an_update_answered_whose_confirms_were_all_lost_is_answered_once(
+    telegram, tiny_model_dirs, tmp_path, bot_processes
+):
+    # Every getUpdates that would tell Telegram the update arrived fails, the last one too (in
+    # the stop): Telegram hands it out again to the next start, which must not answer again.
+    env = bot_env(telegram, tiny_model_dirs, tmp_path, SHUTDOWN_GRACE_S="5")
+    telegram.refuse_confirms = True
+    process = await bot_processes(env)
+    await process.until_ready(telegram)
+    photo = telegram.message(700, photo=telegram.photo(pictures.jpeg("blue")))
+    update_id = await telegram.push(photo)
+    await until_handled(tmp_path / "state", update_id)
+    await process.stop()
+    assert telegram.confirmed_offset <= update_id  # never confirmed
+    process = await bot_processes(env)  # Telegram hands the update out again
+    await process.until_ready(telegram)
+    await telegram.wait_for("getUpdates", count=telegram.count("getUpdates") + 2)
+    telegram.refuse_confirms = False
+    await until(lambda: telegram.confirmed_offset > update_id, "the update confirmed at last")
+    logs = await process.stop()
+    assert descriptions_by_photo(telegram) == {photo["message_id"]: 1}, logs
+    assert "delivered again" in logs

@@ -58,6 +58,9 @@ class FakeTelegram:
         self.members: dict[tuple[int, int], str] = {}
         self.fail_next: dict[str, list[dict[str, Any]]] = {}
         self.confirmed_offset = 0
+        # While set, a getUpdates that would confirm an update fails (502), and the updates stay:
+        # confirms lost on the way, as a network failure or a kill between journal and confirm.
+        self.refuse_confirms = False
         # While set and not yet open, every file download waits for it.
         self.download_gate: asyncio.Event | None = None
         self.redirect_downloads = False
@@ -189,6 +192,8 @@ class FakeTelegram:
     async def _m_getUpdates(self, params):
         offset = int(params.get("offset") or 0)
         timeout = float(params.get("timeout") or 0)
+        if self.refuse_confirms and any(u["update_id"] < offset for u in self._updates):
+            raise ApiError(502, "Bad Gateway")
         if self.on_get_updates is not None:
             self.on_get_updates(offset)
         if offset:
