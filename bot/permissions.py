@@ -57,13 +57,18 @@ class Members:
         return admin
 
     async def may_change_settings(self, update: Update) -> bool:
-        """In private chats the user decides; in groups and channels, admins only."""
-        chat, message = update.effective_chat, update.effective_message
+        """In private chats the user decides; in groups and channels, admins only.
+
+        A button's authority is the person who pressed it (``callback_query.from``), never the
+        message the button is on: in a channel, that is the channel's own post, whoever presses."""
+        chat = update.effective_chat
         if chat is None or chat.type == Chat.PRIVATE:
             return True
-        if message is not None and message.sender_chat is not None and message.sender_chat.id == chat.id:
-            return True  # an anonymous admin posting as the group, or a channel's own post
-        user = update.effective_user
+        query, message = update.callback_query, update.message or update.channel_post
+        signed = message is not None and message.sender_chat is not None and message.sender_chat.id == chat.id
+        if query is None and signed:
+            return True  # an anonymous admin posting as the group, or the channel's own post
+        user = query.from_user if query is not None else update.effective_user
         return user is not None and await self.is_admin(chat.id, user.id)
 
     async def may_press(self, update: Update, owner_id: int | None) -> bool:

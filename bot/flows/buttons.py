@@ -49,7 +49,7 @@ async def on_lang(update: Update, context: BotContext) -> None:
     reply = query.message
     svc = context.services
     available = svc.capabilities.languages
-    if not isinstance(reply, Message) or code not in available:
+    if not isinstance(reply, Message) or code not in available or not _shows(reply, query.data or ""):
         await query.answer(message("button_unknown", ui))
         return
     if not await svc.members.may_change_settings(update):
@@ -69,6 +69,14 @@ async def on_lang(update: Update, context: BotContext) -> None:
     except BadRequest as exc:
         if "not modified" not in str(exc).lower():
             raise
+
+
+def _shows(reply: Message, data: str) -> bool:
+    """Whether ``reply`` carries a button with ``data``: the message comes from Telegram, the
+    data from the client, so a language press counts only on the /lang menu itself."""
+    markup = reply.reply_markup
+    rows = markup.inline_keyboard if markup is not None else ()
+    return any(button.callback_data == data for row in rows for button in row)
 
 
 async def on_unknown(update: Update, context: BotContext) -> None:

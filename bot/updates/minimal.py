@@ -52,6 +52,9 @@ def minimal(update: dict[str, Any]) -> dict[str, Any]:
         }
         if isinstance(query.get("message"), dict):
             kept["callback_query"]["message"] = _message(query["message"], depth=1)
+            buttons = _buttons(query["message"].get("reply_markup"))
+            if buttons is not None:  # which buttons it shows: a press counts only on its own
+                kept["callback_query"]["message"]["reply_markup"] = buttons
     return kept
 
 
@@ -75,6 +78,23 @@ def _message(message: dict[str, Any], depth: int) -> dict[str, Any]:
     if depth > 0 and isinstance(message.get("reply_to_message"), dict):
         kept["reply_to_message"] = _message(message["reply_to_message"], depth - 1)
     return kept
+
+
+def _buttons(markup: Any) -> dict[str, Any] | None:
+    """An inline keyboard's buttons, by their data only."""
+    rows = markup.get("inline_keyboard") if isinstance(markup, dict) else None
+    if not isinstance(rows, list):
+        return None
+    kept = [
+        [
+            {"text": "", "callback_data": b["callback_data"]}
+            for b in row
+            if isinstance(b, dict) and "callback_data" in b
+        ]
+        for row in rows
+        if isinstance(row, list)
+    ]
+    return {"inline_keyboard": kept}
 
 
 def _user(user: dict[str, Any]) -> dict[str, Any]:

@@ -6,8 +6,11 @@ server's to say. Forged and garbage presses are answered and do nothing.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -15,9 +18,19 @@ from captioning import Describe
 from tests.support import pictures
 from tests.support.bot_harness import FAST, running_bot
 from tests.support.describers import Wrapped, full_after
+from tests.support.fake_telegram import command
 from tests.support.waiting import until_handled
 
 GROUP = -100888
+
+
+def chat_languages(state: Path, chat_id: int) -> str | None:
+    """A chat's languages as the database keeps them (None: never set)."""
+    with contextlib.closing(sqlite3.connect(state / "bot.sqlite3")) as db:
+        row = db.execute("SELECT languages FROM chats WHERE chat_id = ?", (chat_id,)).fetchone()
+    return row[0] if row else None
+
+
 ASKER, OTHER, ADMIN = 21, 22, 23
 
 
@@ -225,3 +238,34 @@ async def test_describe_again_counts_against_the_presser(telegram, executor, tmp
         press = await telegram.press(reply, photo, "again", user_id=ADMIN)
         await until_handled(tmp_path / "state", press)
     assert [keys["owner"] for keys in describer.submitted] == [ASKER, ADMIN]
+
+
+CHANNEL = {"id": -100777, "type": "channel", "title": "News"}
+
+
+async def test_a_channel_subscriber_cant_change_the_channels_languages(telegram, executor, tmp_path):
+    # The /lang menu is the channel's own post: pressing its buttons proves nothing about who
+    # pressed. The presser (a subscriber, not an admin) is who asks.
+    async with running_bot(telegram, tmp_path / "state", executor):
+        post = {"message_id": 1, "date": 0, "chat": CHANNEL, "sender_chat": CHANNEL}
+        await telegram.push({**post, "text": "/lang", "entities": command("/lang")}, kind="channel_post")
+        [menu] = await telegram.wait_for("sendMessage", chat_id=CHANNEL["id"])
+        press = await telegram.press(menu, None, "lang:es", user_id=OTHER, chat=CHANNEL)
+        [answer] = await telegram.wait_for("answerCallbackQuery")
+        await until_handled(tmp_path / "state", press)
+    assert answer["text"] == "Only this group's admins can change that." and answer["show_alert"] is True
+    assert telegram.sent("editMessageReplyMarkup") == []
+    assert chat_languages(tmp_path / "state", CHANNEL["id"]) is None  # unchanged: the default
+
+
+async def test_a_language_press_works_only_on_the_lang_menu(telegram, executor, tmp_path):
+    telegram.members[(GROUP, ADMIN)] = "administrator"
+    async with running_bot(telegram, tmp_path / "state", executor):
+        photo = telegram.message(GROUP, user_id=ADMIN, photo=telegram.photo(pictures.jpeg("blue")))
+        await telegram.push(photo)
+        [description] = await telegram.wait_for("sendMessage", chat_id=GROUP)
+        press = await telegram.press(description, photo, "lang:es", user_id=ADMIN)  # forged
+        [answer] = await telegram.wait_for("answerCallbackQuery")
+        await until_handled(tmp_path / "state", press)
+    assert answer["text"] == "This button no longer does anything."
+    assert chat_languages(tmp_path / "state", GROUP) is None

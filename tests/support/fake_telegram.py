@@ -321,11 +321,25 @@ class FakeTelegram:
         return _bot_message(int(sent["chat_id"]), self._sent_ids[id(sent)], sent["text"])
 
     async def press(
-        self, reply: dict[str, Any], photo: dict[str, Any] | None, data: str, *, user_id: int
+        self,
+        reply: dict[str, Any],
+        photo: dict[str, Any] | None,
+        data: str,
+        *,
+        user_id: int,
+        chat: dict[str, Any] | None = None,
     ) -> int:
-        """Someone presses a button under the bot's ``reply`` (sent params), a reply to ``photo``."""
+        """Someone presses a button under the bot's ``reply`` (sent params), a reply to ``photo``.
+        As Telegram does, the message carries the buttons it shows; ``chat``: a channel's, whose
+        posts (the bot's too) are signed by the channel."""
         chat_id = int(reply["chat_id"])
-        sent = _bot_message(chat_id, self._sent_ids[id(reply)], reply["text"])
+        message_id = self._sent_ids[id(reply)]
+        sent = _bot_message(chat_id, message_id, reply["text"])
+        if chat is not None:
+            sent["chat"] = sent["sender_chat"] = chat
+        markup = self._shown.get((chat_id, message_id), ("", None))[1]
+        if markup:
+            sent["reply_markup"] = markup
         if photo is not None:
             sent["reply_to_message"] = photo
         query = {

@@ -167,3 +167,25 @@ def test_capabilities_say_which_kinds_and_sizes_and_travel_whole():
         capabilities.input_size("answer")
     with pytest.raises(TypeError):
         capabilities.sizes["answer"] = 224  # type: ignore[index]
+
+
+def test_a_press_keeps_which_buttons_its_message_shows_by_their_data_only():
+    press = {
+        "update_id": 5,
+        "callback_query": {
+            "id": "q",
+            "from": {"id": 7, "is_bot": False, "first_name": "Bea"},
+            "chat_instance": "c",
+            "data": "lang:es",
+            "message": {
+                "message_id": 3,
+                "date": 0,
+                "chat": {"id": -5, "type": "channel", "title": "News"},
+                "text": "Descriptions here are in: English.",
+                "reply_markup": {"inline_keyboard": [[{"text": "✓ English", "callback_data": "lang:en"}]]},
+            },
+        },
+    }
+    kept = minimal(press)["callback_query"]["message"]
+    assert kept["reply_markup"] == {"inline_keyboard": [[{"text": "", "callback_data": "lang:en"}]]}
+    assert "text" in kept and kept["text"] == "Descriptions here are in: English."
