@@ -121,6 +121,15 @@ class BotContext(CallbackContext[ExtBot, dict, dict, Services]):
         self._chat_settings[chat_id] = settings
         return settings
 
+    async def toggle_language(self, chat: Chat, user: User | None, code: str) -> tuple[str, ...]:
+        """Add ``code`` to the chat's languages or take it away, at once (see the store); the
+        chat's languages now."""
+        available = self.services.capabilities.languages
+        default = default_languages(chat, user, available)
+        languages = await self.services.store.toggle_language(chat.id, code, available, default)
+        self._chat_settings.pop(chat.id, None)  # read again if asked
+        return languages
+
     async def languages(self, chat: Chat, user: User | None) -> tuple[str, ...]:
         """The chat's languages, in order, among those the engine can give (see :mod:`bot.chats`)."""
         available = self.services.capabilities.languages

@@ -55,17 +55,11 @@ async def on_lang(update: Update, context: BotContext) -> None:
     if not await svc.members.may_change_settings(update):
         await query.answer(message("admins_only", ui), show_alert=True)
         return
-    current = list(await context.languages(reply.chat, update.effective_user))
-    if code in current:
-        if len(current) > 1:  # a chat keeps at least one language
-            current.remove(code)
-    else:
-        current.append(code)
-    await context.change_chat(reply.chat_id, languages=tuple(current))
+    current = await context.toggle_language(reply.chat, update.effective_user, code)
     names = ", ".join(native_name(c) for c in current)
     await query.answer(message("lang_set", ui, languages=names))
     try:
-        await reply.edit_reply_markup(reply_markup=replies.lang_keyboard(available, tuple(current)))
+        await reply.edit_reply_markup(reply_markup=replies.lang_keyboard(available, current))
     except BadRequest as exc:
         if "not modified" not in str(exc).lower():
             raise

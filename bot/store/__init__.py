@@ -107,6 +107,11 @@ class Store:
     async def change_chat(self, chat_id: int, **changes: Any) -> ChatSettings:
         return await self._run(Database.change_chat, chat_id, **changes)
 
+    async def toggle_language(
+        self, chat_id: int, code: str, available: Sequence[str], default: Sequence[str]
+    ) -> tuple[str, ...]:
+        return await self._run(Database.toggle_language, chat_id, code, tuple(available), tuple(default))
+
     async def migrate_chat(self, old: int, new: int) -> None:
         await self._run(Database.migrate_chat, old, new)
 

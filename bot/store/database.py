@@ -98,6 +98,27 @@ class Database:
             self.set_chat(chat_id, field, value)
         return self.chat_settings(chat_id)
 
+    def toggle_language(
+        self, chat_id: int, code: str, available: Sequence[str], default: Sequence[str]
+    ) -> tuple[str, ...]:
+        """Add ``code`` to the chat's languages, or take it away (a chat keeps at least one), in
+        one transaction: two admins pressing at once both get their change. ``default``: the
+        chat's languages while it has chosen none; ``available``: those the engine has."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            chosen = self.chat_settings(chat_id).languages or ()
+            current = [lang for lang in chosen if lang in available] or list(default)
+            if code not in current:
+                current.append(code)
+            elif len(current) > 1:
+                current.remove(code)
+            self.set_chat(chat_id, "languages", tuple(current))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return tuple(current)
+
     def migrate_chat(self, old: int, new: int) -> None:
         """A group became a supergroup: its settings and replies move to the new id."""
         self._db.execute("BEGIN IMMEDIATE")

@@ -6,6 +6,7 @@ which reads its target from a ``>>fra<<`` / ``>>por<<`` token, as opus-mt-tc-big
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -273,3 +274,22 @@ async def test_a_groups_languages_survive_a_restart(telegram, polyglot_executor,
         await telegram.push(telegram.message(GROUP, user_id=MEMBER, photo=photo))
         replies = await telegram.wait_for("sendMessage", count=2, chat_id=GROUP)
     assert replies[1]["text"] == "Automatic description\nEnglish: A blue square.\nFrançais: Un carré bleu."
+
+
+async def test_two_admins_pressing_at_once_both_get_their_language(telegram, polyglot_executor, tmp_path):
+    other_admin = ADMIN + 1
+    for admin in (ADMIN, other_admin):
+        telegram.members[(GROUP, admin)] = "administrator"
+    async with running_bot(telegram, tmp_path / "state", polyglot_executor):
+        await telegram.push(telegram.message(GROUP, user_id=ADMIN, text="/lang", entities=command("/lang")))
+        [menu] = await telegram.wait_for("sendMessage", chat_id=GROUP)
+        telegram.member_gate = asyncio.Event()  # Telegram answers who is an admin for both at once
+        await telegram.press(menu, None, "lang:fr", user_id=ADMIN)
+        await telegram.press(menu, None, "lang:pt", user_id=other_admin)
+        await telegram.wait_for("getChatMember", count=2)
+        telegram.member_gate.set()
+        await telegram.wait_for("answerCallbackQuery", count=2)
+        await telegram.push(telegram.message(GROUP, user_id=ADMIN, text="/lang", entities=command("/lang")))
+        shown = await telegram.wait_for("sendMessage", count=2, chat_id=GROUP)
+    assert shown[1]["text"].startswith("Descriptions here are in: English, Español, ")
+    assert "Français" in shown[1]["text"] and "Português" in shown[1]["text"]

@@ -61,8 +61,9 @@ class FakeTelegram:
         # While set, a getUpdates that would confirm an update fails (502), and the updates stay:
         # confirms lost on the way, as a network failure or a kill between journal and confirm.
         self.refuse_confirms = False
-        # While set and not yet open, every file download waits for it.
+        # While set and not yet open, every file download waits for it; likewise getChatMember.
         self.download_gate: asyncio.Event | None = None
+        self.member_gate: asyncio.Event | None = None
         self.redirect_downloads = False
         self._closing = False
         # Called with the offset of each getUpdates, before anything is answered: the moment
@@ -267,6 +268,8 @@ class FakeTelegram:
         return {**message, "edit_date": int(time.time())}
 
     async def _m_getChatMember(self, params):
+        if self.member_gate is not None:
+            await self.member_gate.wait()
         user_id = int(params["user_id"])
         status = self.members.get((int(params["chat_id"]), user_id), "member")
         member = {"status": status, "user": {"id": user_id, "is_bot": False, "first_name": "U"}}
