@@ -24,6 +24,7 @@ from .flows.gathering import Albums
 from .messages import CATALOG
 from .permissions import Members
 from .presence import Presence
+from .sending import DEFAULTS, LimitedBot
 from .settings import BotSettings, Timings
 from .store import Store
 from .transport import AiohttpRequest, proxy_shown
@@ -79,23 +80,25 @@ def build_application(
 def _builder(
     settings: BotSettings, processor: JournalingProcessor, requests: list[AiohttpRequest], rate_limit: bool
 ) -> ApplicationBuilder:
-    builder = (
+    bot = LimitedBot(
+        token=settings.token,
+        base_url=settings.telegram_api_url,
+        base_file_url=settings.telegram_file_url,
+        request=requests[0],
+        get_updates_request=requests[1],
+        defaults=DEFAULTS,
+        # Telegram allows about 30 messages/s, and 20/min per group; on a 429 the limiter
+        # waits as told and retries instead of dropping the reply.
+        rate_limiter=AIORateLimiter(max_retries=3) if rate_limit else None,
+    )
+    return (
         ApplicationBuilder()
-        .token(settings.token)
-        .base_url(settings.telegram_api_url)
-        .base_file_url(settings.telegram_file_url)
+        .bot(bot)
         .concurrent_updates(processor)
-        .request(requests[0])
-        .get_updates_request(requests[1])
         # Updates come in through bot.updates.intake, which journals each one before it is confirmed.
         .updater(None)
         .context_types(ContextTypes(context=BotContext, bot_data=Services))
     )
-    if rate_limit:
-        # Telegram allows about 30 messages/s, and 20/min per group; on a 429 the limiter
-        # waits as told and retries instead of dropping the reply.
-        return builder.rate_limiter(AIORateLimiter(max_retries=3))
-    return builder
 
 
 def _message_handlers() -> list[MessageHandler | CallbackQueryHandler]:

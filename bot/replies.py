@@ -9,6 +9,7 @@ the replies are :mod:`bot.actions`'.)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -24,6 +25,7 @@ __all__ = [
     "answer_reply",
     "describe_reply",
     "fit",
+    "inert",
     "label",
     "lang_keyboard",
     "sentence",
@@ -35,9 +37,24 @@ __all__ = [
 MAX_DESCRIPTION_CHARS = 600
 
 
+# Where Telegram would make a mention (@name) or a command to tap (/start) of text the bot
+# only repeats: an @ or a / that starts a word.
+_ACTIVE = re.compile(r"(?<![\w@/])([@/])(?=\w)")
+# A word joiner: invisible, and screen readers pass over it.
+WORD_JOINER = "\u2060"
+
+
+def inert(text: str) -> str:
+    """Text the bot repeats (what a picture says, what a model wrote) as words only: a word
+    joiner after each @ or / that starts a word, so Telegram's apps make no mention that pings
+    someone and no command to tap, while the text reads, and sounds, as it was written. (Links
+    stay links; no message of the bot unfurls them: :mod:`bot.sending`.)"""
+    return _ACTIVE.sub(lambda m: m.group(1) + WORD_JOINER, text)
+
+
 def sentence(text: str) -> str:
     """'a red square' -> 'A red square.'; capped in length for screen readers."""
-    text = text.strip()
+    text = inert(text.strip())
     if len(text) > MAX_DESCRIPTION_CHARS:
         text = text[: MAX_DESCRIPTION_CHARS - 1].rsplit(" ", 1)[0] + "…"
     if not text:

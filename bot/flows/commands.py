@@ -4,6 +4,7 @@ group that becomes a supergroup, and anything else said in a private chat."""
 from __future__ import annotations
 
 import logging
+import re
 
 from telegram import Update
 
@@ -23,6 +24,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+LANGUAGE_CODE = re.compile(r"[a-z]{2}")
 
 
 async def help_command(update: Update, context: BotContext) -> None:
@@ -72,15 +75,22 @@ async def lang_command(update: Update, context: BotContext) -> None:
         text = message("lang_usage", ui, current=_names(current), example=example)
         await message_of(update).reply_text(text, reply_markup=replies.lang_keyboard(available, current))
         return
+    # Who may change it is asked first; and what people wrote is never said back, but a
+    # language code (two letters): it could be anything, @everyone and links included.
+    if not await _may_change_settings(update, context):
+        return
     wanted = ["en", "es"] if words == ["both"] else list(dict.fromkeys(words))
+    if not all(LANGUAGE_CODE.fullmatch(w) for w in wanted):
+        text = message("lang_codes", ui, example=" ".join(available[:2]), choices=" ".join(available))
+        await message_of(update).reply_text(text)
+        return
     unknown = [w for w in wanted if w not in available]
     if unknown:
         text = message("lang_unknown", ui, unknown=", ".join(unknown), choices=" ".join(available))
         await message_of(update).reply_text(text)
         return
-    if await _may_change_settings(update, context):
-        await context.change_chat(chat.id, languages=tuple(wanted))
-        await message_of(update).reply_text(message("lang_set", ui, languages=_names(wanted)))
+    await context.change_chat(chat.id, languages=tuple(wanted))
+    await message_of(update).reply_text(message("lang_set", ui, languages=_names(wanted)))
 
 
 async def on_migrate(update: Update, context: BotContext) -> None:

@@ -164,7 +164,7 @@ def text_reply(text: str, languages: tuple[str, ...], ui: str, context: BotConte
         return Outgoing(
             [message("no_text", voice)], svc.actions.buttons("no_text", languages, svc.capabilities)
         )
-    parts = split_text(text)
+    parts = [replies.inert(part) for part in split_text(text)]
     others = translations(languages)
     translatable = bool(others) and question_language(text, hint="en", languages=("en", *others)) == "en"
     leave_out = () if translatable else ("translate",)
@@ -218,7 +218,9 @@ async def on_translate(update: Update, context: BotContext) -> None:
         if is_private(update):
             await reply.reply_text(problem(exc, ui), do_quote=True)
         return
-    blocks = [_translation(native_name(code), text) for code in others if (text := result.text(code))]
+    blocks = [
+        _translation(native_name(code), replies.inert(text)) for code in others if (text := result.text(code))
+    ]
     for part in split_text("\n\n".join(blocks))[:MAX_MESSAGES]:
         await reply.reply_text(part, do_quote=True)
 

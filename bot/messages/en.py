@@ -68,6 +68,7 @@ MESSAGES: dict[str, str] = {
     "auto_off": "Auto is off: reply to a photo with /describe to have it described.",
     "lang_usage": "Descriptions here are in: {current}. Tap a language to add or remove it, or send /lang {example}.",
     "lang_unknown": "I can't describe in {unknown}. I can in: {choices}.",
+    "lang_codes": "Send language codes, such as /lang {example}. I can describe in: {choices}.",
     "lang_set": "Descriptions here will be in: {languages}.",
     # -- reading the text in a picture ------------------------------------------------
     "text_found": "Text in the picture:",

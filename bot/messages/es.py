@@ -65,6 +65,7 @@ MESSAGES: dict[str, str] = {
         "o envía /lang {example}."
     ),
     "lang_unknown": "No puedo describir en {unknown}. Puedo en: {choices}.",
+    "lang_codes": "Envía códigos de idioma, como /lang {example}. Puedo describir en: {choices}.",
     "lang_set": "Las descripciones aquí estarán en: {languages}.",
     "text_found": "Texto en la imagen:",
     "no_text": "No encontré texto en esta imagen.",

@@ -516,3 +516,21 @@ async def test_describe_counts_against_whoever_asked(telegram, executor, tmp_pat
         )
         await telegram.wait_for("sendMessage", count=2, chat_id=GROUP)
     assert [keys["owner"] for keys in describer.submitted] == [ADMIN]
+
+
+async def test_lang_from_a_member_is_refused_before_anything_they_wrote_is_repeated(telegram, bot):
+    words = "@everyone https://example.com/spam"
+    await telegram.push(
+        telegram.message(GROUP, user_id=MEMBER, text=f"/lang {words}", entities=command("/lang"))
+    )
+    [reply] = await telegram.wait_for("sendMessage", chat_id=GROUP)
+    assert reply["text"] == "Only this group's admins can change that."
+
+
+async def test_lang_never_repeats_what_isnt_a_language_code(telegram, bot):
+    huge = "/lang " + " ".join(["@everyone", "https://example.com", *(["x" * 40] * 120)])
+    await telegram.push(telegram.message(5, text=huge, entities=command("/lang")))
+    [reply] = await telegram.wait_for("sendMessage", chat_id=5)
+    assert "@everyone" not in reply["text"] and "example.com" not in reply["text"] and "x" * 40 not in reply["text"]
+    assert reply["text"] == "Send language codes, such as /lang en es. I can describe in: en es."
+    assert len(reply["text"]) <= 4096

@@ -389,3 +389,28 @@ async def test_the_cli_reads_and_describes(tmp_path, tiny_model_dirs, monkeypatc
     out = capsys.readouterr().out.splitlines()
     assert out[0] == str(tmp_path / "menu.png") and out[1].startswith("  English: ")
     assert out[-1] == "  Text: OPEN 24 HOURS"
+
+
+async def test_text_read_out_pings_nobody_runs_no_command_and_unfurls_no_link(telegram, executor, tmp_path):
+    # A photo of a poster: the bot repeats it, and must not mention people, offer commands to
+    # tap, or show a preview card. The words stay as they are for a screen reader.
+    poster = "Party! Tell @everyone\n/start at 9\nhttps://tickets.example/buy"
+    describer = Wrapped(executor, on_result=says(text=poster))
+    async with running_bot(telegram, tmp_path / "state", describer):
+        photo = telegram.message(5, photo=telegram.photo(pictures.jpeg("red")))
+        await telegram.push(telegram.message(5, text="/read", entities=command("/read"), reply_to_message=photo))
+        [reply] = await telegram.wait_for("sendMessage", chat_id=5)
+    text = reply["text"]
+    assert "@\u2060everyone" in text and "\n/\u2060start at 9" in text
+    assert text.replace("\u2060", "") == f"Text in the picture:\n{poster}"
+    assert reply["link_preview_options"] == {"is_disabled": True}
+
+
+async def test_no_message_goes_past_telegrams_limit(telegram, executor, tmp_path):
+    async with running_bot(telegram, tmp_path / "state", executor) as runner:
+        await runner.application.bot.send_message(5, "word " * 2000)
+        await runner.application.bot.send_document(5, b"x", filename="x.txt", caption="c" * 2000)
+    [sent] = telegram.sent("sendMessage", chat_id=5)
+    [document] = telegram.sent("sendDocument", chat_id=5)
+    assert len(sent["text"]) == 4096 and sent["text"].endswith("…")
+    assert len(document["caption"]) == 1024

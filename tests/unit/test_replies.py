@@ -120,3 +120,18 @@ def test_every_catalog_has_the_same_keys_and_placeholders(language):
 def test_the_interface_falls_back_to_english():
     assert ui_language("es-MX") == "es" and ui_language("fr") == "en" and ui_language(None) == "en"
     assert message("busy", "fr") == message("busy", "en")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ask @ana now", "ask @\u2060ana now"),
+        ("/start", "/\u2060start"),
+        ("see /help or (@bob)", "see /\u2060help or (@\u2060bob)"),
+        ("mail ana@example.com", "mail ana@example.com"),  # an address, not a mention
+        ("1/2 cup, 3 / 4", "1/2 cup, 3 / 4"),
+        ("https://example.com/a/b", "https://example.com/a/b"),
+    ],
+)
+def test_repeated_text_mentions_nobody_and_offers_no_command(text, expected):
+    assert replies.inert(text) == expected
