@@ -6,6 +6,10 @@ over Telegram's 4,096 characters, or a caption over 1,024, is cut to fit, with "
 warning in the log: the flows fit their messages themselves (a long text goes as a file), so
 this is the last line, never the plan. And no message unfurls a link: a description or a
 text read from a sign may hold a URL, and a preview card is noise a screen reader reads out.
+
+Answering a button press is a courtesy (it stops the spinner), and Telegram takes one answer a
+press: a press tried again (its reply didn't go through) or replayed after a restart is
+refused a second one. That refusal is no reason not to do what was pressed: it is let pass.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 from telegram import LinkPreviewOptions
 from telegram.constants import MessageLimit
+from telegram.error import BadRequest
 from telegram.ext import Defaults, ExtBot
 
 __all__ = ["DEFAULTS", "LimitedBot", "within_limits"]
@@ -47,4 +52,16 @@ class LimitedBot(ExtBot[Any]):
     """The bot, each call's text within Telegram's limits (see the module's docstring)."""
 
     async def _do_post(self, endpoint: str, data: dict[str, Any], **timeouts: Any) -> Any:
-        return await super()._do_post(endpoint, within_limits(endpoint, data), **timeouts)
+        try:
+            return await super()._do_post(endpoint, within_limits(endpoint, data), **timeouts)
+        except BadRequest as exc:
+            if endpoint == "answerCallbackQuery" and _answered_before(exc):
+                log.info("A press was answered before (%s); doing what it asks all the same", exc)
+                return True
+            raise
+
+
+def _answered_before(exc: BadRequest) -> bool:
+    """Telegram's refusal of a second answer to a press (or of one too late to show)."""
+    text = str(exc).lower()
+    return "query is too old" in text or "query id is invalid" in text

@@ -531,6 +531,10 @@ async def test_lang_never_repeats_what_isnt_a_language_code(telegram, bot):
     huge = "/lang " + " ".join(["@everyone", "https://example.com", *(["x" * 40] * 120)])
     await telegram.push(telegram.message(5, text=huge, entities=command("/lang")))
     [reply] = await telegram.wait_for("sendMessage", chat_id=5)
-    assert "@everyone" not in reply["text"] and "example.com" not in reply["text"] and "x" * 40 not in reply["text"]
+    assert (
+        "@everyone" not in reply["text"]
+        and "example.com" not in reply["text"]
+        and "x" * 40 not in reply["text"]
+    )
     assert reply["text"] == "Send language codes, such as /lang en es. I can describe in: en es."
     assert len(reply["text"]) <= 4096

@@ -4,6 +4,7 @@ engine, executor and bot."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 
@@ -13,9 +14,9 @@ from bot.flows.reading import mostly_text, split_text
 from captioning import Busy, Engine, InferenceError, Read, RequestTimeout, Translated
 from captioning.text import tidy_text
 from tests.support import pictures
-from tests.support.bot_harness import running_bot, started_executor
+from tests.support.bot_harness import FAST, running_bot, started_executor
 from tests.support.describers import Wrapped
-from tests.support.fake_telegram import command
+from tests.support.fake_telegram import FakeTelegram, command
 from tests.support.tiny_reader import PALETTE, SIGNS, sign
 from tests.support.waiting import until_handled
 
@@ -398,7 +399,9 @@ async def test_text_read_out_pings_nobody_runs_no_command_and_unfurls_no_link(te
     describer = Wrapped(executor, on_result=says(text=poster))
     async with running_bot(telegram, tmp_path / "state", describer):
         photo = telegram.message(5, photo=telegram.photo(pictures.jpeg("red")))
-        await telegram.push(telegram.message(5, text="/read", entities=command("/read"), reply_to_message=photo))
+        await telegram.push(
+            telegram.message(5, text="/read", entities=command("/read"), reply_to_message=photo)
+        )
         [reply] = await telegram.wait_for("sendMessage", chat_id=5)
     text = reply["text"]
     assert "@\u2060everyone" in text and "\n/\u2060start at 9" in text
@@ -414,3 +417,19 @@ async def test_no_message_goes_past_telegrams_limit(telegram, executor, tmp_path
     [document] = telegram.sent("sendDocument", chat_id=5)
     assert len(sent["text"]) == 4096 and sent["text"].endswith("…")
     assert len(document["caption"]) == 1024
+
+
+async def test_a_press_retried_after_its_answer_still_does_its_action(telegram, executor, tmp_path):
+    # The press is answered, then its reply doesn't go through (502): the retry answers again,
+    # which Telegram refuses (one answer a press), and the text must still be read out.
+    quick = dataclasses.replace(FAST, retry_delays_s=(0.2,))
+    async with running_bot(telegram, tmp_path / "state", executor, timings=quick):
+        photo = telegram.message(5, photo=telegram.photo(pictures.encode(sign("STOP"), "PNG")))
+        await telegram.push(photo)
+        [description] = await telegram.wait_for("sendMessage", chat_id=5)
+        telegram.fail_next["sendMessage"] = [FakeTelegram.bad_gateway()]
+        press = await telegram.press(description, photo, "read", user_id=5)
+        replies = await telegram.wait_for("sendMessage", count=3, chat_id=5)
+        await until_handled(tmp_path / "state", press)
+    assert replies[2]["text"] == "Text in the picture:\nSTOP"
+    assert len(telegram.sent("answerCallbackQuery")) == 2  # answered, and refused the second time

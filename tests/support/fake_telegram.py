@@ -28,7 +28,6 @@ _DONE_METHODS = {
     "setWebhook",
     "setMyCommands",
     "sendChatAction",
-    "answerCallbackQuery",
     "deleteMessage",
 }
 # Values posted as plain strings by python-telegram-bot (everything else is JSON-encoded).
@@ -74,6 +73,7 @@ class FakeTelegram:
         self._message_ids = itertools.count(1000)
         self._file_ids = itertools.count(1)
         self._changed = asyncio.Condition()
+        self._answered: set[str] = set()  # button presses answered
         self._sent_ids: dict[int, int] = {}  # id(sendMessage params) -> the message id it got
         self._shown: dict[tuple[int, int], tuple[str, Any]] = {}  # what each bot message shows
         self._runner: web.AppRunner | None = None
@@ -266,6 +266,16 @@ class FakeTelegram:
         self._shown[key] = new
         message = _bot_message(key[0], key[1], new[0])
         return {**message, "edit_date": int(time.time())}
+
+    async def _m_answerCallbackQuery(self, params):
+        """As Telegram does, a press is answered once: a second answer is refused."""
+        query_id = params["callback_query_id"]
+        if query_id in self._answered:
+            raise ApiError(
+                400, "Bad Request: query is too old and response timeout expired or query ID is invalid"
+            )
+        self._answered.add(query_id)
+        return True
 
     async def _m_getChatMember(self, params):
         if self.member_gate is not None:
