@@ -104,6 +104,13 @@ class BotContext(CallbackContext[ExtBot, dict, dict, Services]):
     ) -> None:
         super().__init__(application=application, chat_id=chat_id, user_id=user_id)
         self._chat_settings: dict[int, ChatSettings] = {}
+        self.update_id: int | None = None  # the update this context is for: what its answers are named by
+
+    @classmethod
+    def from_update(cls, update: object, application: Application) -> BotContext:
+        context = super().from_update(update, application)
+        context.update_id = update.update_id if isinstance(update, Update) else None
+        return context
 
     @property
     def services(self) -> Services:

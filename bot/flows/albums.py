@@ -22,15 +22,22 @@ from ..context import BotContext
 from ..messages import user_language
 from ..pictures import picture_file
 from ..updates.journal import Deferred
-from .reading import read_if_mostly_text
-from .tasks import Mode, Outgoing, Reply, deliver, obtain, owner_id
+from .delivery import Delivery
+from .reading import read_album
+from .tasks import Mode, Outgoing, obtain, owner_id
 
 __all__ = ["describe_album"]
 
 
+def album_key(message: Message) -> str:
+    """What an album's answers are named by: the album, whichever of its photos leads."""
+    return f"album:{message.chat_id}:{message.media_group_id}"
+
+
 async def describe_album(message: Message, context: BotContext, *, mode: Mode) -> None:
-    """One reply for the whole album; every photo's handler returns once it is sent. Then the
-    photos that are mostly text get their text read out, each in reply to its photo."""
+    """One reply for the whole album, then one for the text of its photos that are mostly
+    text; every photo's handler returns once both are sent, so that no photo's update is done
+    before its album is: a crash meanwhile replays the whole album, which sends what is missing."""
     svc = context.services
     album, leader = svc.albums.join(message)
     if not leader:
@@ -43,21 +50,20 @@ async def describe_album(message: Message, context: BotContext, *, mode: Mode) -
             svc.albums.close(message)  # photos arriving from now on start a new answer
             members = sorted(album.messages, key=lambda m: m.message_id)
             described = await _answer_album(message, members, context, mode)
+            await read_album(members, described, context, key=f"{album_key(message)}:read")
     except BaseException as exc:
         album.answered(exc)
         raise
     finally:
         svc.albums.close(message)
     album.answered()
-    for member, description in described:
-        await read_if_mostly_text(member, context, description)
 
 
 async def _answer_album(
     leader: Message, members: list[Message], context: BotContext, mode: Mode
-) -> list[tuple[Message, Translated]]:
-    """Describe every photo (the executor batches them) and send one reply to the first; the
-    photos described, with their descriptions."""
+) -> list[Translated | None]:
+    """Describe every photo (the executor batches them) and send one reply to the first; each
+    photo's description, if it has one."""
     svc, person = context.services, leader.from_user
     languages = await context.languages(leader.chat, person)
     size = svc.capabilities.input_size("describe")
@@ -71,9 +77,11 @@ async def _answer_album(
     if deferred is not None:
         raise deferred  # no room now: the whole album is tried again later, as one
     if mode is not Mode.ASKED and not any(isinstance(r, Translated) for r in results):
-        return []  # nothing to say, and a group doesn't want to hear about it
+        return [None] * len(members)  # nothing to say, and a group doesn't want to hear about it
     text = replies.album_reply(results, languages, user_language(person))
     outgoing = Outgoing([text], svc.actions.buttons("album", languages, svc.capabilities))
-    # A question in reply to this answer is asked of every picture, numbered the same way.
-    await deliver(context, Reply(members[0]), outgoing, owner=owner_id(leader), pictures=pictures)
-    return [(m, r) for m, r in zip(members, results, strict=True) if isinstance(r, Translated)]
+    # A question in reply to this answer is asked of every picture, numbered the same way. The
+    # answer is the album's, whichever of its photos' updates leads it (after a restart, say).
+    delivery = await Delivery.start(context, members[0], "album", key=album_key(leader))
+    await delivery.send(outgoing, owner=owner_id(leader), pictures=pictures)
+    return [r if isinstance(r, Translated) else None for r in results]

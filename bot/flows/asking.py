@@ -42,7 +42,8 @@ from ..permissions import is_private
 from ..pictures import PictureGone, TooBigForTelegram, picture_file
 from ..store import PictureRef
 from ..updates.journal import Deferred
-from .tasks import Mode, Outgoing, Reply, deliver, obtain, owner_id, problem
+from .delivery import Delivery
+from .tasks import Mode, Outgoing, obtain, owner_id, problem
 
 __all__ = ["answer_caption", "ask", "on_reply_text"]
 
@@ -107,13 +108,8 @@ async def ask(
         markup = svc.actions.buttons("answer", languages, capabilities)
         outgoing = Outgoing([replies.answer_reply(said, languages, ui)], markup)
         answered = any(isinstance(r, Translated) for r in results)
-        await deliver(
-            context,
-            Reply(message),
-            outgoing,
-            owner=owner_id(message, asker),
-            pictures=pictures if answered else [],
-        )
+        delivery = await Delivery.start(context, message, "answer")
+        await delivery.send(outgoing, owner=owner_id(message, asker), pictures=pictures if answered else [])
 
 
 async def _pictures_asked_about(message: Message, context: BotContext, *, private: bool) -> list[PictureRef]:

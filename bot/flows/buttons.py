@@ -27,18 +27,22 @@ log = logging.getLogger(__name__)
 
 
 async def on_delete(update: Update, context: BotContext) -> None:
-    """ "Delete": the bot's reply goes, and so does what the bot remembered about it."""
+    """ "Delete": the bot's answer goes, every message of it (a long text read out is several,
+    and a file), and so does what the bot remembered about it."""
     query = query_of(update)
     reply = await pressable(update, context)
     if reply is None:
         return
+    store = context.services.store
+    messages = await store.answer_of(reply.chat_id, reply.message_id) or [(reply.chat_id, reply.message_id)]
     try:
-        await reply.delete()
+        for chat_id, message_id in messages:
+            await context.bot.delete_message(chat_id, message_id)
     except (BadRequest, Forbidden) as exc:  # too old to delete (48 h), or already gone
         log.info("update %s: couldn't delete a reply: %s", update.update_id, exc)
         await query.answer(message("button_unknown", user_language(update.effective_user)), show_alert=True)
         return
-    await context.services.store.forget_reply(reply.chat_id, reply.message_id)
+    await store.forget_answer(reply.chat_id, reply.message_id)
     await query.answer()
 
 

@@ -23,8 +23,9 @@ from ..messages import message, user_language
 from ..permissions import is_private
 from ..pictures import PictureGone, TooBigForTelegram, picture_file
 from .buttons import pressable
+from .delivery import unchanged
 from .reading import read_if_mostly_text
-from .tasks import Mode, Outgoing, obtain, problem, run_task, unchanged
+from .tasks import Mode, Outgoing, obtain, problem, run_task
 
 __all__ = ["describe_command", "describe_message", "on_again"]
 

@@ -12,6 +12,7 @@ languages too, a "Translate" button under it gives the translations.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 
@@ -28,9 +29,11 @@ from ..context import BotContext, message_of, query_of
 from ..messages import message, user_language
 from ..permissions import is_private
 from ..pictures import picture_for_reading
+from ..store import StoreUnavailable
 from ..updates.journal import Deferred
 from .buttons import pressable
-from .tasks import Mode, Outgoing, problem, run_task, submit
+from .delivery import Delivery
+from .tasks import Mode, Outgoing, obtain, owner_id, problem, run_task, submit
 
 __all__ = [
     "MAX_MESSAGES",
@@ -38,6 +41,7 @@ __all__ = [
     "mostly_text",
     "on_read",
     "on_translate",
+    "read_album",
     "read_command",
     "read_if_mostly_text",
     "read_message",
@@ -107,21 +111,68 @@ async def read_if_mostly_text(
     """After a description: a picture that is mostly text gets its text read out at once,
     unless the chat turned that off (/autoread off).
 
-    Nobody asked for it, and the description is already sent: so it is quiet (no "No text
-    found", no problem explained) and never tried again later, which would send the
-    description twice. Its "Read text" button is still there.
+    Nobody asked for it: so it is quiet (no "No text found", no problem explained, no waiting
+    for room). A reply Telegram didn't take, or a bot stopping, leaves the update to be tried
+    again, which sends only what is missing: the description is not sent twice, and the text
+    goes on from its first part not sent. Its "Read text" button is still there.
     """
-    capabilities = context.services.capabilities
-    if description is None or not capabilities.can("read") or not mostly_text(description.english):
-        return
-    if not (await context.chat_settings(target.chat_id)).autoread:
+    if not await _reads_by_itself(context, target, description):
         return
     try:
         await read_message(target, context, mode=Mode.FOLLOW_ON, asker=asker)
-    except (Deferred, TelegramError) as exc:
-        log.info("message %s: the automatic read was left out: %s", target.message_id, exc)
     except CaptioningError as exc:  # the reading model failed: the description stands
         log.warning("message %s: the automatic read failed: %r", target.message_id, exc)
+
+
+async def read_album(
+    members: list[Message], descriptions: list[Translated | None], context: BotContext, *, key: str
+) -> None:
+    """After an album's answer: the text of its photos that are mostly text, in one message,
+    numbered as in the answer (past one message's room, its start and the whole as a file)."""
+    wanted = [
+        (n, m)
+        for n, (m, d) in enumerate(zip(members, descriptions, strict=True), start=1)
+        if await _reads_by_itself(context, m, d)
+    ]
+    if not wanted:
+        return
+    size = context.services.capabilities.input_size("read")
+    reads = [obtain(context, m, picture_for_reading(m, size), Read(), mode=Mode.FOLLOW_ON) for _, m in wanted]
+    texts = await asyncio.gather(*reads, return_exceptions=True)
+    for text in texts:
+        if isinstance(text, (TelegramError, Deferred, StoreUnavailable)):
+            raise text  # the album is kept, and tried again
+    found = [(n, t) for (n, _), t in zip(wanted, texts, strict=True) if isinstance(t, str) and t.strip()]
+    if not found:
+        return
+    leader = members[0]
+    languages = await context.languages(leader.chat, leader.from_user)
+    voice = replies.voice(languages, user_language(leader.from_user))
+    lines = [message("texts_found", voice)]
+    lines += [f"{n}. " + replies.inert(text).replace("\n", "\n   ") for n, text in found]
+    whole = "\n".join(lines)
+    parts = split_text(whole)
+    document = (
+        None
+        if len(parts) == 1
+        else (whole.encode("utf-8"), "texts.txt", message("text_file", voice, count=len(whole)))
+    )
+    outgoing = Outgoing(
+        parts[:1],
+        context.services.actions.buttons("album", languages, context.services.capabilities),
+        document,
+    )
+    pictures = [picture_for_reading(m, size) for _, m in wanted]
+    delivery = await Delivery.start(context, leader, "read", key=key)
+    await delivery.send(outgoing, owner=owner_id(leader), pictures=pictures)
+
+
+async def _reads_by_itself(context: BotContext, target: Message, description: Translated | None) -> bool:
+    """Whether a picture so described is read out without anyone asking: the chat's autoread is
+    on, the models can read, and the description says the picture is mostly text."""
+    if description is None or not context.services.capabilities.can("read"):
+        return False
+    return mostly_text(description.english) and (await context.chat_settings(target.chat_id)).autoread
 
 
 async def read_command(update: Update, context: BotContext) -> None:

@@ -4,7 +4,8 @@ added later, go the same way.
     obtain:   the cache -> a file refused before? -> the describer (room first, then the
               download) -> waiting (past a few seconds, a "queued" reply) -> the result, cached
     deliver:  the reply (the "queued" reply edited into it), each message remembered with who
-              asked and which pictures it is about: for its buttons, and for questions
+              asked and which pictures it is about: for its buttons, and for questions; each
+              part written down as it goes (:mod:`.delivery`), so nothing is sent twice
     run_task: both, with "typing…" meanwhile, and what a problem gets decided by the mode
 
 :class:`Mode` says who asked, and so what a problem gets: an explanation (someone asked), or
@@ -20,14 +21,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import io
 import logging
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable
 from typing import Any
 
-from telegram import InlineKeyboardMarkup, Message, User
-from telegram.error import BadRequest, TelegramError
+from telegram import Message, User
+from telegram.error import TelegramError
 
 from captioning import Answer, Busy, InvalidImage, RequestTimeout, Stopped, Task, TooManyQueued, Translated
 
@@ -37,21 +36,19 @@ from ..permissions import SHARED_IDS
 from ..pictures import PictureGone, TooBigForTelegram, download
 from ..store import PictureRef
 from ..updates.journal import Deferred
+from .delivery import Delivery, Outgoing
 
 __all__ = [
     "PROBLEMS",
     "Mode",
     "Outgoing",
-    "Reply",
     "deferred",
-    "deliver",
     "obtain",
     "owner_id",
     "problem",
     "quota_owner",
     "run_task",
     "submit",
-    "unchanged",
 ]
 
 log = logging.getLogger(__name__)
@@ -66,15 +63,6 @@ class Mode(enum.Enum):
     ASKED = "asked"  # a person asked (a private chat, a command, a button): problems said, "busy" at once
     UNASKED = "unasked"  # nobody asked, in a group (auto): silence; no room or time -> tried again later
     FOLLOW_ON = "follow_on"  # nobody asked, after a description (autoread): silence, never tried again
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """What a result becomes in the chat: messages (the markup under the last), and a file."""
-
-    parts: Sequence[str]
-    markup: InlineKeyboardMarkup | None = None
-    document: tuple[bytes, str, str] | None = None  # (bytes, file name, caption), after the parts
 
 
 Render = Callable[[Any], Outgoing | None]
@@ -92,28 +80,29 @@ async def run_task(
     status: bool = False,
 ) -> Any:
     """Do ``task`` on the picture in ``target`` and reply to it with ``render(result)``; the
-    result, or None when there is none (a problem, said or not by ``mode``)."""
+    result, or None when there is none (a problem, said or not by ``mode``). The answer is
+    this update's ``task.kind`` (see :mod:`.delivery`): tried again, it sends only what is missing."""
     ui = user_language(asker or target.from_user)
-    reply = Reply(target)
+    delivery = await Delivery.start(context, target, task.kind)
     async with context.services.presence.working(target):
         try:
-            result = await obtain(
-                context, target, picture, task, mode=mode, asker=asker, status=(reply, ui) if status else None
-            )
+            waiting = (delivery, ui) if status else None
+            result = await obtain(context, target, picture, task, mode=mode, asker=asker, status=waiting)
         except PROBLEMS as exc:
-            if mode is Mode.ASKED:
-                await reply.send(problem(exc, ui))
+            await (delivery.say(problem(exc, ui)) if mode is Mode.ASKED else delivery.withdraw())
             return None
         except (TelegramError, Deferred, Stopped):
             raise  # Telegram didn't take a reply, or the bot is stopping: the journal decides
         except Exception:
-            if mode is Mode.ASKED:  # the engine failed: say so, then let the error handler log it
-                with contextlib.suppress(TelegramError):
-                    await reply.send(message("failed", ui))
+            with contextlib.suppress(TelegramError):  # the engine failed: say so (or take the queued
+                # reply back), then let the error handler log it
+                await (delivery.say(message("failed", ui)) if mode is Mode.ASKED else delivery.withdraw())
             raise
         outgoing = render(result)
-        if outgoing is not None:
-            await deliver(context, reply, outgoing, owner=owner_id(target, asker), pictures=[picture])
+        if outgoing is None:
+            await delivery.withdraw()
+        else:
+            await delivery.send(outgoing, owner=owner_id(target, asker), pictures=[picture])
     return result
 
 
@@ -125,11 +114,11 @@ async def obtain(
     *,
     mode: Mode,
     asker: User | None = None,
-    status: tuple[Reply, str] | None = None,
+    status: tuple[Delivery, str] | None = None,
 ) -> Any:
     """The task's result for the picture, from the cache or the describer.
 
-    With ``status`` (a reply and its language), a long wait gets a "queued" reply first.
+    With ``status`` (an answer and its language), a long wait gets a "queued" reply first.
     Raises InvalidImage, Busy, RequestTimeout, TooBigForTelegram or PictureGone for its own
     problems; in :attr:`Mode.UNASKED`, :class:`Deferred` instead of Busy (at submit, or as the
     result) or RequestTimeout; Deferred whenever the bot is stopping.
@@ -193,28 +182,6 @@ def submit(
         raise
 
 
-async def deliver(
-    context: BotContext, reply: Reply, outgoing: Outgoing, *, owner: int, pictures: Sequence[PictureRef]
-) -> list[Message]:
-    """Send ``outgoing`` under the reply's target, and remember who and what each message is
-    about (a message about no picture is not remembered)."""
-    store = context.services.store
-    sent: list[Message] = []
-    for number, text in enumerate(outgoing.parts, start=1):
-        last = number == len(outgoing.parts)
-        message_ = await reply.send(text, outgoing.markup if last else None)
-        reply.status = None  # only the first part takes the place of the "queued" reply
-        sent.append(message_)
-        if pictures:
-            await store.remember_reply(message_.chat_id, message_.message_id, owner, pictures)
-    if outgoing.document is not None:
-        data, name, caption = outgoing.document
-        sent.append(
-            await reply.target.reply_document(io.BytesIO(data), filename=name, caption=caption, do_quote=True)
-        )
-    return sent
-
-
 def quota_owner(target: Message, asker: User | None = None) -> Hashable:
     """Whose quota a picture uses: the person who asked for it (/describe, a button), else its
     sender. Telegram's shared stand-in senders (anonymous admins, channels, automatic
@@ -239,39 +206,14 @@ def deferred(context: BotContext, exc: BaseException) -> Deferred:
     return Deferred(type(exc).__name__, give_up_after_s=context.services.timings.busy_give_up_s)
 
 
-def unchanged(exc: BadRequest) -> bool:
-    """Whether Telegram refused an edit for changing nothing ("message is not modified")."""
-    return "not modified" in str(exc).lower()
-
-
-class Reply:
-    """The answer under a picture: a new reply, or the status reply edited into the answer."""
-
-    def __init__(self, target: Message) -> None:
-        self.target = target
-        self.status: Message | None = None
-
-    async def send(self, text: str, markup: InlineKeyboardMarkup | None = None) -> Message:
-        """Send (or edit in) ``text``; returns the message that holds it."""
-        if self.status is not None:
-            try:
-                edited = await self.status.edit_text(text, reply_markup=markup)
-                return edited if isinstance(edited, Message) else self.status
-            except BadRequest as exc:
-                if unchanged(exc):
-                    return self.status
-                # the status message is gone: reply afresh
-        return await self.target.reply_text(text, do_quote=True, reply_markup=markup)
-
-
-async def _wait_with_status(ticket: Ticket, reply: Reply, lang: str, context: BotContext) -> Any:
-    """The result; past ``Timings.status_after_s``, a status reply goes out first."""
+async def _wait_with_status(ticket: Ticket, delivery: Delivery, lang: str, context: BotContext) -> Any:
+    """The result; past ``Timings.status_after_s``, a "queued" reply goes out first (once for
+    the answer, however often it is tried)."""
     waiting = asyncio.ensure_future(ticket.result())
     done, _ = await asyncio.wait({waiting}, timeout=context.services.timings.status_after_s)
     if not done:
         with contextlib.suppress(TelegramError):
-            text = message("queued", lang, position=max(ticket.position(), 1))
-            reply.status = await reply.target.reply_text(text, do_quote=True)
+            await delivery.queued(message("queued", lang, position=max(ticket.position(), 1)))
     return await waiting
 
 

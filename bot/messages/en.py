@@ -72,6 +72,7 @@ MESSAGES: dict[str, str] = {
     "lang_set": "Descriptions here will be in: {languages}.",
     # -- reading the text in a picture ------------------------------------------------
     "text_found": "Text in the picture:",
+    "texts_found": "Text in the pictures:",
     "no_text": "No text found in this picture.",
     "text_file": "The whole text ({count} characters), as a file.",
     "read_usage": "Reply to a photo with /read and I'll read out the text in it.",

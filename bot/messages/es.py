@@ -68,6 +68,7 @@ MESSAGES: dict[str, str] = {
     "lang_codes": "Envía códigos de idioma, como /lang {example}. Puedo describir en: {choices}.",
     "lang_set": "Las descripciones aquí estarán en: {languages}.",
     "text_found": "Texto en la imagen:",
+    "texts_found": "Texto en las imágenes:",
     "no_text": "No encontré texto en esta imagen.",
     "text_file": "El texto completo ({count} caracteres), como archivo.",
     "read_usage": "Responde a una foto con /leer y te leeré el texto que tiene.",

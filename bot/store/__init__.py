@@ -141,6 +141,21 @@ class Store:
     async def known(self, file_unique_id: str, task: str) -> tuple[dict[str, str], str | None]:
         return await self._run(Database.known, file_unique_id, task)
 
+    async def sent(self, key: str) -> dict[int, tuple[int, int]]:
+        return await self._run(Database.sent, key)
+
+    async def record_sent(self, key: str, position: int, chat_id: int, message_id: int) -> None:
+        await self._run(Database.record_sent, key, position, chat_id, message_id)
+
+    async def forget_sent(self, key: str, position: int) -> None:
+        await self._run(Database.forget_sent, key, position)
+
+    async def answer_of(self, chat_id: int, message_id: int) -> list[tuple[int, int]]:
+        return await self._run(Database.answer_of, chat_id, message_id)
+
+    async def forget_answer(self, chat_id: int, message_id: int) -> None:
+        await self._run(Database.forget_answer, chat_id, message_id)
+
     async def cached_texts(self, file_unique_id: str, task: str) -> dict[str, str]:
         return await self._run(Database.cached_texts, file_unique_id, task)
 

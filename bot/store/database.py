@@ -17,13 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .replies import PICTURES_KEPT_S, PictureRef, Replies
 from .schema import migrate
 
 __all__ = ["ChatSettings", "Database", "PictureRef"]
 
-# How long a reply stays askable: a question about a month-old photo is rare, and the ids
-# of people's pictures are not kept longer than they are useful.
-PICTURES_KEPT_S = 30 * 24 * 3600
 # Generated text is kept as long, and no more than this many pictures' worth.
 CACHE_KEPT_S = 30 * 24 * 3600
 CACHE_MAX_PICTURES = 100_000
@@ -31,15 +29,6 @@ CACHE_MAX_PICTURES = 100_000
 JOURNAL_KEPT_S = 7 * 24 * 3600
 BAD_FILES_KEPT_S = 24 * 3600
 BAD_FILES_MAX = 10_000
-
-
-@dataclass(frozen=True)
-class PictureRef:
-    """A picture as Telegram knows it: enough to fetch it again, never its bytes."""
-
-    file_id: str
-    unique_id: str
-    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -51,7 +40,7 @@ class ChatSettings:
     autoread: bool = True  # read out the text of pictures that are mostly text
 
 
-class Database:
+class Database(Replies):
     """The SQL, plain and synchronous; :class:`Store` runs it on a thread of its own."""
 
     def __init__(self, path: Path) -> None:
@@ -171,55 +160,6 @@ class Database:
         )
         return list(rows)
 
-    # -- who and what a reply is about ---------------------------------------------------
-
-    def remember_reply(
-        self, chat_id: int, message_id: int, owner_id: int, pictures: Sequence[PictureRef]
-    ) -> None:
-        """The bot's message ``message_id`` answers ``owner_id`` about ``pictures`` (in order)."""
-        now = time.time()
-        self._db.execute(
-            "INSERT OR REPLACE INTO reply_owner (chat_id, message_id, owner_id, created_at) "
-            "VALUES (?, ?, ?, ?)",
-            (chat_id, message_id, owner_id, now),
-        )
-        self._db.execute(
-            "DELETE FROM reply_pictures WHERE chat_id = ? AND message_id = ?", (chat_id, message_id)
-        )
-        self._db.executemany(
-            "INSERT INTO reply_pictures "
-            "(chat_id, message_id, position, file_id, file_unique_id, file_size, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (chat_id, message_id, n, p.file_id, p.unique_id, p.size, now)
-                for n, p in enumerate(pictures, start=1)
-            ],
-        )
-
-    def reply_owner(self, chat_id: int, message_id: int) -> int | None:
-        """Who the bot's message answers: the only person, besides admins, whose buttons work."""
-        row = self._db.execute(
-            "SELECT owner_id FROM reply_owner WHERE chat_id = ? AND message_id = ? AND created_at >= ?",
-            (chat_id, message_id, time.time() - PICTURES_KEPT_S),
-        ).fetchone()
-        return row[0] if row else None
-
-    def pictures_of(self, chat_id: int, message_id: int) -> list[PictureRef]:
-        """The pictures the bot's message is about, in order; [] if it is about none."""
-        rows = self._db.execute(
-            "SELECT file_id, file_unique_id, file_size FROM reply_pictures "
-            "WHERE chat_id = ? AND message_id = ? AND created_at >= ? ORDER BY position",
-            (chat_id, message_id, time.time() - PICTURES_KEPT_S),
-        )
-        return [PictureRef(*row) for row in rows]
-
-    def forget_reply(self, chat_id: int, message_id: int) -> None:
-        """The bot's message was deleted: nothing can reply to it, or press its buttons, any more."""
-        for table in ("reply_pictures", "reply_owner"):
-            self._db.execute(
-                f"DELETE FROM {table} WHERE chat_id = ? AND message_id = ?", (chat_id, message_id)
-            )
-
     # -- what the models said, by picture, task and language -----------------------------
 
     def known(self, file_unique_id: str, task: str) -> tuple[dict[str, str], str | None]:
@@ -270,7 +210,7 @@ class Database:
                 self._db.execute(
                     f"DELETE FROM {table} WHERE created_at < ?", (now - PICTURES_KEPT_S,)
                 ).rowcount
-                for table in ("reply_pictures", "reply_owner")
+                for table in ("reply_pictures", "reply_owner", "sent")
             ),
             "texts": self._db.execute(
                 "DELETE FROM texts WHERE created_at < ?", (now - CACHE_KEPT_S,)

@@ -87,6 +87,20 @@ _MIGRATIONS: list[str] = [
                'es', spanish, created_at FROM descriptions WHERE spanish != '';
     DROP TABLE descriptions;
     """,
+    # 3: what each answer sent, part by part (its "queued" reply as part 0), for answers tried
+    # again or replayed to send only what is missing, and for "Delete" to remove all of it.
+    """
+    CREATE TABLE sent (
+        key        TEXT    NOT NULL,
+        position   INTEGER NOT NULL,
+        chat_id    INTEGER NOT NULL,
+        message_id INTEGER NOT NULL,
+        created_at REAL    NOT NULL,
+        PRIMARY KEY (key, position)
+    );
+    CREATE INDEX sent_message ON sent (chat_id, message_id);
+    CREATE INDEX sent_age ON sent (created_at);
+    """,
 ]
 
 VERSION = len(_MIGRATIONS)

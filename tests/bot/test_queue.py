@@ -211,3 +211,27 @@ async def test_a_group_photo_the_models_take_too_long_on_is_described_on_a_later
         await until_handled(tmp_path / "state", update)
     assert "A red square." in reply["text"]
     assert telegram.count("sendMessage", -100500) == 1  # just the answer
+
+
+async def test_a_group_photo_tried_again_after_a_timeout_keeps_its_one_queued_reply(
+    telegram, executor, tmp_path
+):
+    tries = []
+
+    async def slow_then_timed_out(task, result):
+        tries.append(task)
+        await asyncio.sleep(0.5)  # past status_after_s: a "queued" reply goes out
+        if len(tries) == 1:
+            raise RequestTimeout("slow")
+        return result
+
+    timings = dataclasses.replace(FAST, status_after_s=0.2, busy_retry_delays_s=(0.1,))
+    describer = Wrapped(executor, on_result=slow_then_timed_out)
+    async with running_bot(telegram, tmp_path / "state", describer, timings=timings):
+        photo = telegram.message(-100500, user_id=12, photo=telegram.photo(pictures.jpeg("red")))
+        update = await telegram.push(photo)
+        await until_handled(tmp_path / "state", update)
+    [status] = telegram.sent("sendMessage", -100500)
+    [edit] = telegram.sent("editMessageText", -100500)
+    assert status["text"].startswith("Queued:") and "A red square." in edit["text"]
+    assert len(tries) == 2

@@ -18,7 +18,7 @@ from tests.support.bot_harness import FAST, running_bot, started_executor
 from tests.support.describers import Wrapped
 from tests.support.fake_telegram import FakeTelegram, command
 from tests.support.tiny_reader import PALETTE, SIGNS, sign
-from tests.support.waiting import until_handled
+from tests.support.waiting import until, until_handled
 
 GROUP = -100654
 ADMIN, MEMBER = 51, 52
@@ -218,7 +218,7 @@ async def test_describe_again_keeps_the_read_button(telegram, executor, tmp_path
     assert keyboard(edit) == ["again", "read", "delete"]
 
 
-async def test_the_signs_in_an_album_are_read_after_its_answer(telegram, executor, tmp_path):
+async def test_the_signs_in_an_album_are_read_after_its_answer_in_one_message(telegram, executor, tmp_path):
     describer = Wrapped(executor, on_result=says(caption="a sign on a wall"))
     photos = [
         telegram.message(
@@ -228,14 +228,12 @@ async def test_the_signs_in_an_album_are_read_after_its_answer(telegram, executo
     ]
     async with running_bot(telegram, tmp_path / "state", describer):
         ids = [await telegram.push(p) for p in photos]
-        replies = await telegram.wait_for("sendMessage", count=3, chat_id=5)
+        replies = await telegram.wait_for("sendMessage", count=2, chat_id=5)
         await until_handled(tmp_path / "state", *ids)
     assert replies[0]["text"].startswith("Automatic descriptions")
-    read = {r["reply_parameters"]["message_id"]: r["text"] for r in replies[1:]}
-    assert read == {
-        photos[0]["message_id"]: "Text in the picture:\nSTOP",
-        photos[1]["message_id"]: "Text in the picture:\nEXIT",
-    }
+    assert replies[1]["text"] == "Text in the pictures:\n1. STOP\n2. EXIT"  # numbered as in the answer
+    assert replies[1]["reply_parameters"]["message_id"] == photos[0]["message_id"]
+    assert telegram.count("sendMessage", 5) == 2  # at most two automatic messages for an album
 
 
 async def test_read_and_translate_are_the_askers_and_a_read_is_done_once(telegram, executor, tmp_path):
@@ -433,3 +431,71 @@ async def test_a_press_retried_after_its_answer_still_does_its_action(telegram, 
         await until_handled(tmp_path / "state", press)
     assert replies[2]["text"] == "Text in the picture:\nSTOP"
     assert len(telegram.sent("answerCallbackQuery")) == 2  # answered, and refused the second time
+
+
+async def test_an_albums_text_is_one_message_and_a_crash_while_it_is_sent_loses_and_repeats_nothing(
+    telegram, executor, tmp_path
+):
+    # The album's answer goes through; its text read out doesn't (Telegram fails): every photo
+    # of the album stays pending, and after a restart the text comes, once, and the answer isn't
+    # sent again.
+    describer = Wrapped(executor, on_result=says(caption="a sign on a wall"))
+    state = tmp_path / "state"
+    photos = [
+        telegram.message(
+            -4242, media_group_id="signs", photo=telegram.photo(pictures.encode(sign(t, n), "PNG"))
+        )
+        for n, t in enumerate(["STOP", "EXIT"])
+    ]
+    no_retry = dataclasses.replace(FAST, retry_delays_s=(3600.0,))
+    async with running_bot(telegram, state, describer, timings=no_retry) as runner:
+        ids = [await telegram.push(p) for p in photos]
+        await telegram.wait_for("sendMessage", chat_id=-4242)  # the album's answer
+        telegram.fail_next["sendMessage"] = [FakeTelegram.bad_gateway()]  # the text's message
+        await telegram.wait_for("sendMessage", count=2, chat_id=-4242)
+        await until(lambda: set(runner.svc.journal.retrying) == set(ids), "the album kept for later")
+    async with running_bot(telegram, state, describer):  # the restart replays the whole album
+        await until_handled(state, *ids)
+    sent = [m["text"] for m in telegram.sent("sendMessage", chat_id=-4242)]
+    assert sent[0].startswith("Automatic descriptions") and sent.count(sent[0]) == 1
+    assert sent[1] == sent[2] == "Text in the pictures:\n1. STOP\n2. EXIT"  # failed once, then sent
+    assert len(sent) == 3
+
+
+async def test_delete_under_a_text_in_parts_removes_every_part_and_the_file(telegram, executor, tmp_path):
+    three_parts = "\n".join(f"{n}. " + "A line of a long letter, read out. " * 3 for n in range(80))
+    describer = Wrapped(executor, on_result=says(text=three_parts))
+    async with running_bot(telegram, tmp_path / "state", describer):
+        photo = telegram.message(5, photo=telegram.photo(pictures.encode(sign("STOP"), "PNG")))
+        await telegram.push(photo)
+        await telegram.wait_for("sendMessage", chat_id=5)
+        await telegram.push(
+            telegram.message(5, text="/read", entities=command("/read"), reply_to_message=photo)
+        )
+        sent = await telegram.wait_for("sendMessage", count=4, chat_id=5)
+        parts = sent[1:]
+        assert [p.get("reply_markup") is not None for p in parts] == [False, False, True]
+        await telegram.press(parts[-1], photo, "delete", user_id=5)
+        deleted = await telegram.wait_for("deleteMessage", count=3)
+    assert sorted(d["message_id"] for d in deleted) == sorted(telegram.message_id_of(p) for p in parts)
+
+
+async def test_a_text_in_parts_that_fails_halfway_goes_on_from_the_part_not_sent(
+    telegram, executor, tmp_path
+):
+    three_parts = "\n".join(f"{n}. " + "A line of a long letter, read out. " * 3 for n in range(80))
+    describer = Wrapped(executor, on_result=says(text=three_parts))
+    quick = dataclasses.replace(FAST, retry_delays_s=(0.2,))
+    async with running_bot(telegram, tmp_path / "state", describer, timings=quick):
+        photo = telegram.message(5, photo=telegram.photo(pictures.encode(sign("STOP"), "PNG")))
+        await telegram.push(photo)
+        await telegram.wait_for("sendMessage", chat_id=5)
+        read = telegram.message(5, text="/read", entities=command("/read"), reply_to_message=photo)
+        await telegram.push(read)
+        await telegram.wait_for("sendMessage", count=2, chat_id=5)  # the first part
+        telegram.fail_next["sendMessage"] = [FakeTelegram.bad_gateway()]  # the second one
+        sent = await telegram.wait_for("sendMessage", count=5, chat_id=5)
+    texts = [s["text"] for s in sent[1:]]
+    assert texts[0].startswith("Text in the picture:") and texts[1] == texts[2]  # the failed part, again
+    assert texts.count(texts[0]) == 1 and len(texts) == 4  # nothing else sent twice
+    assert "".join(texts[:2] + texts[3:]).count("79. ") == 1

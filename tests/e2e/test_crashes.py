@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import signal
+import sqlite3
 
 import pytest
 
@@ -205,3 +207,37 @@ async def test_an_update_answered_whose_confirms_were_all_lost_is_answered_once(
     logs = await process.stop()
     assert descriptions_by_photo(telegram) == {photo["message_id"]: 1}, logs
     assert "delivered again" in logs
+
+
+def queued_replies(state) -> int:
+    """How many "queued" replies the bot has written down (an answer's part 0)."""
+    path = state / "bot.sqlite3"
+    if not path.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(path, timeout=5)) as db:
+        return db.execute("SELECT count(*) FROM sent WHERE position = 0").fetchone()[0]
+
+
+async def test_a_queued_reply_left_by_a_crash_becomes_the_answer_after_the_restart(
+    telegram, tiny_model_dirs, tmp_path, bot_processes
+):
+    env = bot_env(telegram, tiny_model_dirs, tmp_path)
+    telegram.download_gate = asyncio.Event()  # the photo waits past the 3 s of Timings.status_after_s
+    process = await bot_processes(env)
+    await process.until_ready(telegram)
+    photo = telegram.message(800, photo=telegram.photo(pictures.jpeg("green")))
+    update_id = await telegram.push(photo)
+    [status] = await telegram.wait_for("sendMessage", chat_id=800, timeout=60)
+    assert status["text"].startswith("Queued:")
+    await until(lambda: queued_replies(tmp_path / "state") == 1, "the queued reply written down")
+    process.kill()
+    await process.wait()
+    telegram.download_gate.set()
+    process = await bot_processes(env)
+    await process.until_ready(telegram)
+    await until_handled(tmp_path / "state", update_id)
+    await process.stop()
+    [edit] = telegram.sent("editMessageText", chat_id=800)
+    assert edit["message_id"] == telegram.message_id_of(status)  # the queued reply, edited
+    assert "A green square." in edit["text"]
+    assert telegram.count("sendMessage", 800) == 1  # and no second message

@@ -328,6 +328,10 @@ class FakeTelegram:
             self._changed.notify_all()
         return update_id
 
+    def message_id_of(self, sent: dict[str, Any]) -> int:
+        """The id of the bot's message sent with ``sent`` (sendMessage params)."""
+        return self._sent_ids[id(sent)]
+
     def bot_message(self, sent: dict[str, Any]) -> dict[str, Any]:
         """The bot's message sent with ``sent`` (sendMessage params), as a reply to it carries
         it: one level deep, without the message it in turn replied to (Telegram nests one)."""
