@@ -42,6 +42,10 @@ class Ticket(Protocol):
 
     async def result(self) -> Any: ...
 
+    async def late(self) -> Any:
+        """The result of a task whose ``result()`` timed out while the models were on it."""
+        ...
+
 
 class Describer(Protocol):
     """The engine as the bot sees it (captioning.serving.Executor): off the event loop.
@@ -89,6 +93,8 @@ class Services:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     # Called with an error the bot can't recover from by itself: it stops, exit status 1.
     fatal: Callable[[BaseException], None] = lambda error: None
+    # Work the bot does beside the updates (results that came late, kept): cancelled at the stop.
+    background: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def capabilities(self) -> Capabilities:

@@ -222,6 +222,8 @@ class Runner:
             await self._intake.stop()
         svc.stopping.set()
         svc.journal.stop()
+        for task in list(svc.background):
+            task.cancel()
         if self._app_started:
             log.info(
                 "Shutting down: finishing the work in flight (up to %.0f s)", svc.settings.shutdown_grace_s

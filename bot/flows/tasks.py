@@ -65,6 +65,9 @@ class Mode(enum.Enum):
     FOLLOW_ON = "follow_on"  # nobody asked, after a description (autoread): silence, never tried again
 
 
+# A task kind -> what problem() says it was doing.
+_DOING = {"read": "read", "answer": "answer"}
+
 Render = Callable[[Any], Outgoing | None]
 
 
@@ -89,14 +92,16 @@ async def run_task(
             waiting = (delivery, ui) if status else None
             result = await obtain(context, target, picture, task, mode=mode, asker=asker, status=waiting)
         except PROBLEMS as exc:
-            await (delivery.say(problem(exc, ui)) if mode is Mode.ASKED else delivery.withdraw())
+            said = problem(exc, ui, task=_DOING.get(task.kind, "describe"))
+            await (delivery.say(said) if mode is Mode.ASKED else delivery.withdraw())
             return None
         except (TelegramError, Deferred, Stopped):
             raise  # Telegram didn't take a reply, or the bot is stopping: the journal decides
         except Exception:
             with contextlib.suppress(TelegramError):  # the engine failed: say so (or take the queued
                 # reply back), then let the error handler log it
-                await (delivery.say(message("failed", ui)) if mode is Mode.ASKED else delivery.withdraw())
+                said = problem(RuntimeError(), ui, task=_DOING.get(task.kind, "describe"))
+                await (delivery.say(said) if mode is Mode.ASKED else delivery.withdraw())
             raise
         outgoing = render(result)
         if outgoing is None:
@@ -142,12 +147,32 @@ async def obtain(
     except (Busy, RequestTimeout) as exc:
         # Busy here is a backend that took the picture but couldn't reach its models (a Ray
         # cluster gone): a group photo waits for it, as for a full queue at submit.
+        if isinstance(exc, RequestTimeout) and key:
+            _keep_when_done(context, ticket, picture, key)
         if mode is Mode.UNASKED:
             raise deferred(context, exc) from exc
         raise
     if key:
         await store.cache_texts(picture.unique_id, key, _to_cache(result))
     return result
+
+
+def _keep_when_done(context: BotContext, ticket: Ticket, picture: PictureRef, key: str) -> None:
+    """A task that ran past REQUEST_TIMEOUT_S on the models still finishes: its result goes to
+    the cache when it comes, so the next try (a group photo's, or a person asking again) is
+    answered from there, instead of doing all the work again and running out of time again."""
+    svc = context.services
+
+    async def keep() -> None:
+        try:
+            result = await asyncio.wait_for(ticket.late(), svc.timings.busy_give_up_s)
+        except (asyncio.CancelledError, Exception):  # dropped, failed, or too late: nothing to keep
+            return
+        await svc.store.cache_texts(picture.unique_id, key, _to_cache(result))
+
+    task = asyncio.get_running_loop().create_task(keep())
+    svc.background.add(task)
+    task.add_done_callback(svc.background.discard)
 
 
 def submit(
@@ -239,14 +264,20 @@ def _to_cache(result: Any) -> dict[str, str]:
     return {"": result}
 
 
-# What to ask of the person when the queue is full, by what they were doing.
-_TRY_AGAIN = {"describe": "busy", "again": "busy_again", "answer": "busy_question"}
+# What to say when no room, no time, or the models failed, by what the person was doing: a
+# description, one again from the button, an answer, or a text read out.
+_SAID = {
+    "describe": ("busy", "timeout", "failed"),
+    "again": ("busy_again", "timeout", "failed"),
+    "answer": ("busy_question", "timeout_question", "failed_question"),
+    "read": ("busy_read", "timeout_read", "failed_read"),
+}
 
 
 def problem(error: BaseException, lang: str, *, task: str = "describe") -> str:
-    """What to tell the person when their picture failed: while being described
-    (``describe``), described again from the button (``again``), or asked about (``answer``)."""
-    asking = task == "answer"
+    """What to tell the person when their picture failed, while doing ``task``: ``describe``,
+    ``again`` (described again from the button), ``answer``, or ``read``."""
+    busy, timeout, failed = _SAID.get(task, _SAID["describe"])
     if isinstance(error, InvalidImage):
         key = f"invalid.{error.reason}"
         return message(key if key in CATALOG["en"] else "invalid.not_a_picture", lang)
@@ -257,7 +288,7 @@ def problem(error: BaseException, lang: str, *, task: str = "describe") -> str:
     if isinstance(error, TooManyQueued):
         return message("too_many_queued", lang)
     if isinstance(error, Busy):
-        return message(_TRY_AGAIN[task], lang)
+        return message(busy, lang)
     if isinstance(error, RequestTimeout):
-        return message("timeout_question" if asking else "timeout", lang)
-    return message("failed_question" if asking else "failed", lang)
+        return message(timeout, lang)
+    return message(failed, lang)

@@ -89,13 +89,16 @@ MESSAGES: dict[str, str] = {
     "busy": "I'm very busy right now; please send the picture again in a minute.",
     "busy_again": "I'm very busy right now; please press the button again in a minute.",
     "busy_question": "I'm very busy right now; please ask again in a minute.",
+    "busy_read": "I'm very busy right now; please ask for the text again in a minute.",
     "too_many_queued": (
         "You already have several pictures waiting; please wait for their descriptions before sending more."
     ),
     "timeout": "Describing this picture took too long; please send it again later.",
     "timeout_question": "Answering took too long; please ask again later.",
+    "timeout_read": "Reading the text took too long; please ask again later.",
     "failed": "Sorry, something went wrong while describing this picture. Please try again.",
     "failed_question": "Sorry, something went wrong while answering. Please try again.",
+    "failed_read": "Sorry, something went wrong while reading this picture. Please try again.",
     "no_longer_available": "That picture is no longer available; please send it again.",
     "too_large_to_download": (
         "This file is {size_mb} MB; Telegram only lets bots download files up to 20 MB. Send it as a photo instead."

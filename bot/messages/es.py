@@ -83,11 +83,14 @@ MESSAGES: dict[str, str] = {
     "busy": "Estoy muy ocupado ahora; vuelve a enviar la imagen en un minuto.",
     "busy_again": "Estoy muy ocupado ahora; vuelve a pulsar el botón en un minuto.",
     "busy_question": "Estoy muy ocupado ahora; vuelve a preguntar en un minuto.",
+    "busy_read": "Estoy muy ocupado ahora; vuelve a pedir el texto en un minuto.",
     "too_many_queued": "Ya tienes varias imágenes en espera; espera sus descripciones antes de enviar más.",
     "timeout": "Describir esta imagen tardó demasiado; vuelve a enviarla más tarde.",
     "timeout_question": "Responder tardó demasiado; vuelve a preguntar más tarde.",
+    "timeout_read": "Leer el texto tardó demasiado; vuelve a pedirlo más tarde.",
     "failed": "Lo siento, algo falló al describir esta imagen. Inténtalo de nuevo.",
     "failed_question": "Lo siento, algo falló al responder. Inténtalo de nuevo.",
+    "failed_read": "Lo siento, algo falló al leer esta imagen. Inténtalo de nuevo.",
     "no_longer_available": "Esa imagen ya no está disponible; vuelve a enviarla.",
     "too_large_to_download": (
         "Este archivo pesa {size_mb} MB; Telegram solo deja a los bots descargar archivos "

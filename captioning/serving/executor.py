@@ -119,8 +119,14 @@ class Ticket:
         try:
             return await asyncio.wait_for(asyncio.shield(self._request.future), timeout)
         except TimeoutError:
-            self._executor._abandon(self._request)
+            self._executor._timed_out(self._request)
             raise RequestTimeout("Describing this picture took too long; please try again later.") from None
+
+    async def late(self) -> Any:
+        """The result of a task whose :meth:`result` timed out while the models were on it: it
+        finishes all the same, and its work is worth keeping (a cache). Raises CancelledError
+        for a task dropped before the models took it."""
+        return await asyncio.shield(self._request.future)
 
 
 class Executor:
@@ -288,6 +294,14 @@ class Executor:
         if data is None or request.future.done():
             return None
         return self._backend().prepare(data, request.task)
+
+    def _timed_out(self, request: _Request) -> None:
+        """A waiter gave up: a request still waiting (or downloading) is dropped; one the models
+        are on is left to finish, for :meth:`Ticket.late`."""
+        if request.queued and not request.future.done() and not self._queue.remove(request.lane, request):
+            self.metrics.errors.labels("timeout").inc()
+            return
+        self._abandon(request)
 
     def _abandon(self, request: _Request, error: BaseException | None = None) -> None:
         """A request that timed out (or is stopped): out of the queue, its download cancelled,

@@ -57,6 +57,10 @@ class _Ticket:
         result = await self.inner.result()
         return result if self.on_result is None else await self.on_result(self.task, result)
 
+    async def late(self) -> Any:
+        result = await self.inner.late()
+        return result if self.on_result is None else await self.on_result(self.task, result)
+
 
 class Refusing:
     """A describer with no room, or no time: what people hear when the queue says no. Its
@@ -79,6 +83,9 @@ class Refusing:
         return 1
 
     async def result(self) -> Any:
+        raise self.error
+
+    async def late(self) -> Any:
         raise self.error
 
 
