@@ -23,6 +23,7 @@ from captioning import Capabilities
 from .context import BotContext
 from .flows import buttons, commands, describing, reading
 from .messages import CATALOG, COMMAND_NAMES
+from .quota import limited
 from .replies import label
 
 __all__ = ["ACTIONS", "NEW", "Action", "Actions", "StrictButton"]
@@ -81,10 +82,13 @@ class Actions:
         """A CommandHandler per command, a StrictButton per button."""
         made: list[BaseHandler] = []
         for action in self.actions:
+            # Whatever a person asks counts against what they may make the bot say (bot.quota).
             if action.command is not None:
-                made.append(CommandHandler(action.command_names(), action.command, filters=NEW))
+                made.append(CommandHandler(action.command_names(), limited(action.command), filters=NEW))
             if action.button is not None:
-                made.append(StrictButton(action.button, pattern=action.pattern or f"^{action.name}$"))
+                made.append(
+                    StrictButton(limited(action.button), pattern=action.pattern or f"^{action.name}$")
+                )
         return made
 
     def buttons(

@@ -24,6 +24,7 @@ from .flows.gathering import Albums
 from .messages import CATALOG
 from .permissions import Members
 from .presence import Presence
+from .quota import PersonQuota, limited
 from .sending import DEFAULTS, LimitedBot
 from .settings import BotSettings, Timings
 from .store import Store
@@ -71,6 +72,7 @@ def build_application(
     svc.albums = Albums()
     svc.presence = Presence(application.bot, timings)
     svc.members = Members(application.bot, timings.member_cache_s)
+    svc.quota = PersonQuota(settings.person_messages_per_minute)
     for handler in [*ACTIONS.handlers(), *_message_handlers()]:
         application.add_handler(handler)
     application.add_error_handler(on_error)
@@ -113,7 +115,7 @@ def _message_handlers() -> list[MessageHandler | CallbackQueryHandler]:
         MessageHandler(NEW & UNSUPPORTED, photos.on_unsupported),
         MessageHandler(NEW & filters.Document.ALL, photos.on_document),
         # A reply is a question about the picture (or the bot's description of it).
-        MessageHandler(text & filters.REPLY, asking.on_reply_text),
+        MessageHandler(text & filters.REPLY, limited(asking.on_reply_text)),
         MessageHandler(other, commands.on_private_other),
     ]
 

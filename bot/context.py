@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .flows.gathering import Albums
     from .permissions import Members
     from .presence import Presence
+    from .quota import PersonQuota
     from .settings import BotSettings, Timings
     from .store import Store
     from .updates.journal import Journal
@@ -86,6 +87,7 @@ class Services:
     presence: Presence = None  # type: ignore[assignment]
     members: Members = None  # type: ignore[assignment]
     actions: Actions = None  # type: ignore[assignment]
+    quota: PersonQuota = None  # type: ignore[assignment]
     describer: Describer | None = None  # set at start-up, once the models are loaded
     owned_executor: Executor | None = None  # the executor the bot started itself, and stops
     requests: list[Any] = field(default_factory=list)  # the Bot API transports, closed on every exit
@@ -93,6 +95,8 @@ class Services:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     # Called with an error the bot can't recover from by itself: it stops, exit status 1.
     fatal: Callable[[BaseException], None] = lambda error: None
+    # The same ask about the same picture, one at a time (bot.flows.tasks), by (chat, picture, task).
+    asking: dict[Hashable, asyncio.Lock] = field(default_factory=dict)
     # Work the bot does beside the updates (results that came late, kept): cancelled at the stop.
     background: set[asyncio.Task[None]] = field(default_factory=set)
 

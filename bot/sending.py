@@ -22,6 +22,8 @@ from telegram.constants import MessageLimit
 from telegram.error import BadRequest
 from telegram.ext import Defaults, ExtBot
 
+from .updates.processor import count_sent
+
 __all__ = ["DEFAULTS", "LimitedBot", "within_limits"]
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,8 @@ LIMITS = {
 }
 
 DEFAULTS = Defaults(link_preview_options=LinkPreviewOptions(is_disabled=True))
+# What puts something new in a chat (counted against whoever asked: bot.quota).
+SENDS = frozenset({"sendMessage", "sendDocument", "sendPhoto"})
 
 
 def within_limits(endpoint: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -53,12 +57,25 @@ class LimitedBot(ExtBot[Any]):
 
     async def _do_post(self, endpoint: str, data: dict[str, Any], **timeouts: Any) -> Any:
         try:
-            return await super()._do_post(endpoint, within_limits(endpoint, data), **timeouts)
+            result = await super()._do_post(endpoint, within_limits(endpoint, data), **timeouts)
         except BadRequest as exc:
             if endpoint == "answerCallbackQuery" and _answered_before(exc):
                 log.info("A press was answered before (%s); doing what it asks all the same", exc)
                 return True
             raise
+        if endpoint in SENDS:
+            count_sent(weight(data))
+        return result
+
+
+def weight(data: dict[str, Any]) -> int:
+    """What a message or file costs of its asker's quota (bot.quota): a message, 1; a file, 1
+    for every 4,096 characters it holds (a long text or translation costs more than a short one)."""
+    document = data.get("document")
+    content = getattr(document, "input_file_content", None)
+    if isinstance(content, bytes):
+        return max(1, -(-len(content) // MessageLimit.MAX_TEXT_LENGTH))
+    return 1
 
 
 def _answered_before(exc: BadRequest) -> bool:

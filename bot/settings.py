@@ -68,6 +68,9 @@ class BotSettings(BaseSettings):
     ray_address: str | None = None
     # The name the application was deployed under: `serve run --name captioning ...`.
     ray_app_name: str = Field("captioning", min_length=1)
+    # What one person's asks may make the bot say in a chat, in messages a minute (a file counts
+    # one for every 4,096 characters): past it, one quiet notice, and the asks wait a minute.
+    person_messages_per_minute: int = Field(10, ge=1, le=10_000)
     # On SIGTERM, work in flight gets this long to finish; the rest stays journaled for the
     # next start. Keep it under the supervisor's stop timeout (systemd's is 90 s).
     shutdown_grace_s: float = Field(30.0, ge=0, le=3600)
@@ -128,6 +131,9 @@ class Timings:
     # A group photo the queue had no room for is tried again after these, within busy_give_up_s.
     busy_retry_delays_s: tuple[float, ...] = (5.0, 20.0, 60.0, 120.0, 300.0)
     busy_give_up_s: float = 600.0
+    # The same /read or /describe of a picture answered this recently points to that answer,
+    # rather than sending it again.
+    repeat_window_s: float = 600.0
     # Who is an admin, as Telegram said (getChatMember), is believed this long.
     member_cache_s: float = 60.0
     # The database forgets what is past its time this often while the bot runs.

@@ -20,7 +20,7 @@ from telegram.error import BadRequest, TelegramError
 from ..context import BotContext
 from ..store import PictureRef
 
-__all__ = ["Delivery", "Outgoing", "unchanged"]
+__all__ = ["Delivery", "Outgoing", "default_key", "unchanged"]
 
 log = logging.getLogger(__name__)
 
@@ -39,20 +39,26 @@ def unchanged(exc: BadRequest) -> bool:
     return "not modified" in str(exc).lower()
 
 
+def default_key(context: BotContext, target: Message, answer: str) -> str:
+    """What an answer is named by: this update's ``answer`` to ``target``."""
+    return f"{context.update_id}:{answer}:{target.message_id}"
+
+
 class Delivery:
     """The answer ``key`` under ``target``; :meth:`start` reads what it has sent already."""
 
-    def __init__(self, context: BotContext, target: Message, key: str) -> None:
-        self.context, self.target, self.key = context, target, key
+    def __init__(self, context: BotContext, target: Message, key: str, answer: str) -> None:
+        self.context, self.target, self.key, self.answer = context, target, key, answer
         self.store = context.services.store
         self.sent: dict[int, tuple[int, int]] = {}  # part -> (chat id, message id)
+        self.picture: str | None = None  # the one picture the answer is about, if one
 
     @classmethod
     async def start(
         cls, context: BotContext, target: Message, answer: str, key: str | None = None
     ) -> Delivery:
         """The answer ``answer`` of this update to ``target`` (or the one ``key`` names)."""
-        delivery = cls(context, target, key or f"{context.update_id}:{answer}:{target.message_id}")
+        delivery = cls(context, target, key or default_key(context, target, answer), answer)
         delivery.sent = await delivery.store.sent(delivery.key)
         return delivery
 
@@ -65,6 +71,7 @@ class Delivery:
     async def send(self, outgoing: Outgoing, *, owner: int, pictures: Sequence[PictureRef]) -> None:
         """The parts not sent yet, each remembered with who asked and which pictures it is about
         (a message about no picture is not)."""
+        self.picture = pictures[0].unique_id if len(pictures) == 1 else None
         for number, text in enumerate(outgoing.parts, start=1):
             if number in self.sent:
                 continue  # sent before this try
@@ -122,4 +129,4 @@ class Delivery:
 
     async def _record(self, number: int, chat_id: int, message_id: int) -> None:
         self.sent[number] = (chat_id, message_id)
-        await self.store.record_sent(self.key, number, chat_id, message_id)
+        await self.store.record_sent(self.key, number, chat_id, message_id, self.answer, self.picture)

@@ -22,10 +22,11 @@ import asyncio
 import contextlib
 import enum
 import logging
-from collections.abc import Callable, Hashable
+import time
+from collections.abc import AsyncIterator, Callable, Hashable
 from typing import Any
 
-from telegram import Message, User
+from telegram import Message, ReplyParameters, User
 from telegram.error import TelegramError
 
 from captioning import Answer, Busy, InvalidImage, RequestTimeout, Stopped, Task, TooManyQueued, Translated
@@ -36,7 +37,7 @@ from ..permissions import SHARED_IDS
 from ..pictures import PictureGone, TooBigForTelegram, download
 from ..store import PictureRef
 from ..updates.journal import Deferred
-from .delivery import Delivery, Outgoing
+from .delivery import Delivery, Outgoing, default_key
 
 __all__ = [
     "PROBLEMS",
@@ -81,12 +82,48 @@ async def run_task(
     render: Render,
     asker: User | None = None,
     status: bool = False,
+    key: str | None = None,
 ) -> Any:
     """Do ``task`` on the picture in ``target`` and reply to it with ``render(result)``; the
     result, or None when there is none (a problem, said or not by ``mode``). The answer is
-    this update's ``task.kind`` (see :mod:`.delivery`): tried again, it sends only what is missing."""
+    this update's ``task.kind`` (or ``key``, see :mod:`.delivery`): tried again, it sends only
+    what is missing. Asked again (an ``asker``: a command, a button) within a few minutes of
+    the same answer about the same picture, it points to that answer instead."""
     ui = user_language(asker or target.from_user)
-    delivery = await Delivery.start(context, target, task.kind)
+    async with _one_at_a_time(context, (target.chat_id, picture.unique_id, task.kind) if asker else None):
+        answer_key = key or default_key(context, target, task.kind)
+        if asker is not None and await _pointed_to_earlier(
+            context, target, picture, answer_key, task.kind, ui
+        ):
+            return None
+        return await _run_task(
+            context,
+            target,
+            picture,
+            task,
+            mode=mode,
+            render=render,
+            asker=asker,
+            status=status,
+            key=key,
+            ui=ui,
+        )
+
+
+async def _run_task(
+    context: BotContext,
+    target: Message,
+    picture: PictureRef,
+    task: Task,
+    *,
+    mode: Mode,
+    render: Render,
+    asker: User | None,
+    status: bool,
+    key: str | None,
+    ui: str,
+) -> Any:
+    delivery = await Delivery.start(context, target, task.kind, key=key)
     async with context.services.presence.working(target):
         try:
             waiting = (delivery, ui) if status else None
@@ -155,6 +192,43 @@ async def obtain(
     if key:
         await store.cache_texts(picture.unique_id, key, _to_cache(result))
     return result
+
+
+@contextlib.asynccontextmanager
+async def _one_at_a_time(context: BotContext, key: Hashable | None) -> AsyncIterator[None]:
+    """The same ask about the same picture in the same chat, one at a time: five /read sent
+    together get one reading and four pointers to it, not five readings."""
+    if key is None:
+        yield
+        return
+    locks = context.services.asking
+    lock = locks.setdefault(key, asyncio.Lock())
+    try:
+        async with lock:
+            yield
+    finally:
+        if not lock.locked() and locks.get(key) is lock:
+            del locks[key]
+
+
+async def _pointed_to_earlier(
+    context: BotContext, target: Message, picture: PictureRef, key: str, ui: str, kind: str
+) -> bool:
+    """A short reply to the same answer about the same picture, if another ask had it sent
+    within ``Timings.repeat_window_s``: the chat doesn't get it twice."""
+    svc = context.services
+    since = time.time() - svc.timings.repeat_window_s
+    earlier = await svc.store.recent_answer(target.chat_id, picture.unique_id, kind, since, other_than=key)
+    key = f"see_above.{kind}"
+    if earlier is None or key not in CATALOG["en"]:
+        return False
+    await context.bot.send_message(
+        target.chat_id,
+        message(key, ui),
+        reply_parameters=ReplyParameters(earlier, allow_sending_without_reply=True),
+        message_thread_id=target.message_thread_id if target.is_topic_message else None,
+    )
+    return True
 
 
 def _keep_when_done(context: BotContext, ticket: Ticket, picture: PictureRef, key: str) -> None:

@@ -73,6 +73,9 @@ MESSAGES: dict[str, str] = {
     # -- reading the text in a picture ------------------------------------------------
     "text_found": "Text in the picture:",
     "texts_found": "Text in the pictures:",
+    "see_above.read": "I read its text out just above.",
+    "see_above.describe": "I described it just above.",
+    "slow_down": "You're asking faster than this chat can take: I'll answer you again in a minute.",
     "no_text": "No text found in this picture.",
     "text_file": "The whole text ({count} characters), as a file.",
     "read_usage": "Reply to a photo with /read and I'll read out the text in it.",

@@ -144,8 +144,21 @@ class Store:
     async def sent(self, key: str) -> dict[int, tuple[int, int]]:
         return await self._run(Database.sent, key)
 
-    async def record_sent(self, key: str, position: int, chat_id: int, message_id: int) -> None:
-        await self._run(Database.record_sent, key, position, chat_id, message_id)
+    async def record_sent(
+        self,
+        key: str,
+        position: int,
+        chat_id: int,
+        message_id: int,
+        answer: str | None = None,
+        picture: str | None = None,
+    ) -> None:
+        await self._run(Database.record_sent, key, position, chat_id, message_id, answer, picture)
+
+    async def recent_answer(
+        self, chat_id: int, picture: str, answer: str, since: float, other_than: str = ""
+    ) -> int | None:
+        return await self._run(Database.recent_answer, chat_id, picture, answer, since, other_than)
 
     async def forget_sent(self, key: str, position: int) -> None:
         await self._run(Database.forget_sent, key, position)

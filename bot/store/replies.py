@@ -88,13 +88,35 @@ class Replies:
         rows = self._db.execute("SELECT position, chat_id, message_id FROM sent WHERE key = ?", (key,))
         return {position: (chat_id, message_id) for position, chat_id, message_id in rows}
 
-    def record_sent(self, key: str, position: int, chat_id: int, message_id: int) -> None:
-        """The answer ``key``'s part ``position`` is the message ``message_id``."""
+    def record_sent(
+        self,
+        key: str,
+        position: int,
+        chat_id: int,
+        message_id: int,
+        answer: str | None = None,
+        picture: str | None = None,
+    ) -> None:
+        """The answer ``key``'s part ``position`` is the message ``message_id`` (the ``answer``
+        it is, about the ``picture`` with that file_unique_id)."""
         self._db.execute(
-            "INSERT OR REPLACE INTO sent (key, position, chat_id, message_id, created_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (key, position, chat_id, message_id, time.time()),
+            "INSERT OR REPLACE INTO sent (key, position, chat_id, message_id, created_at, answer, picture) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (key, position, chat_id, message_id, time.time(), answer, picture),
         )
+
+    def recent_answer(
+        self, chat_id: int, picture: str, answer: str, since: float, other_than: str = ""
+    ) -> int | None:
+        """The first message of the latest ``answer`` about ``picture`` in the chat since
+        ``since`` (a time), if there is one; not the answer ``other_than`` (one's own, sent in
+        part before a retry)."""
+        row = self._db.execute(
+            "SELECT message_id FROM sent WHERE chat_id = ? AND picture = ? AND answer = ? "
+            "AND position = 1 AND created_at >= ? AND key != ? ORDER BY created_at DESC LIMIT 1",
+            (chat_id, picture, answer, since, other_than),
+        ).fetchone()
+        return row[0] if row else None
 
     def forget_sent(self, key: str, position: int) -> None:
         self._db.execute("DELETE FROM sent WHERE key = ? AND position = ?", (key, position))

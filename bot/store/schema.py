@@ -96,9 +96,12 @@ _MIGRATIONS: list[str] = [
         chat_id    INTEGER NOT NULL,
         message_id INTEGER NOT NULL,
         created_at REAL    NOT NULL,
+        answer     TEXT,                      -- describe, read, ...: what the answer is
+        picture    TEXT,                      -- the file_unique_id it answers about, if one
         PRIMARY KEY (key, position)
     );
     CREATE INDEX sent_message ON sent (chat_id, message_id);
+    CREATE INDEX sent_picture ON sent (chat_id, picture, answer);
     CREATE INDEX sent_age ON sent (created_at);
     """,
 ]

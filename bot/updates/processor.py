@@ -27,7 +27,7 @@ from .journal import DONE, Journal, Verdict, verdict
 if TYPE_CHECKING:
     from ..context import BotContext
 
-__all__ = ["JournalingProcessor", "Outcome", "on_error"]
+__all__ = ["JournalingProcessor", "Outcome", "count_sent", "on_error", "sent_so_far"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,20 @@ class Outcome:
     """What became of one update, as its handlers left it."""
 
     verdict: Verdict = DONE
+    sent: int = 0  # messages (and files, by size) the update's handlers sent
+
+
+def count_sent(units: int = 1) -> None:
+    """The update being handled sent ``units`` messages' worth (see :mod:`bot.sending`)."""
+    current = _OUTCOME.get(None)
+    if current is not None:
+        current.sent += units
+
+
+def sent_so_far() -> int:
+    """What the update being handled has sent so far, in messages' worth."""
+    current = _OUTCOME.get(None)
+    return current.sent if current is not None else 0
 
 
 _OUTCOME: contextvars.ContextVar[Outcome] = contextvars.ContextVar("outcome")

@@ -538,3 +538,18 @@ async def test_lang_never_repeats_what_isnt_a_language_code(telegram, bot):
     )
     assert reply["text"] == "Send language codes, such as /lang en es. I can describe in: en es."
     assert len(reply["text"]) <= 4096
+
+
+async def test_one_person_cant_make_the_bot_flood_a_group(telegram, executor, tmp_path):
+    async with running_bot(telegram, tmp_path / "state", executor, person_messages_per_minute=4):
+        for _ in range(12):
+            await telegram.push(
+                telegram.message(GROUP, user_id=MEMBER, text="/help", entities=command("/help"))
+            )
+        await telegram.wait_for("sendMessage", count=5, chat_id=GROUP)
+        await telegram.push(telegram.message(GROUP, user_id=ADMIN, text="/help", entities=command("/help")))
+        await telegram.wait_for("sendMessage", count=6, chat_id=GROUP)  # someone else is answered
+        await telegram.settle(0.5)
+    texts = [m["text"] for m in telegram.sent("sendMessage", chat_id=GROUP)]
+    assert len(texts) == 6
+    assert texts[4] == "You're asking faster than this chat can take: I'll answer you again in a minute."

@@ -499,3 +499,25 @@ async def test_a_text_in_parts_that_fails_halfway_goes_on_from_the_part_not_sent
     assert texts[0].startswith("Text in the picture:") and texts[1] == texts[2]  # the failed part, again
     assert texts.count(texts[0]) == 1 and len(texts) == 4  # nothing else sent twice
     assert "".join(texts[:2] + texts[3:]).count("79. ") == 1
+
+
+async def test_the_same_read_again_points_to_the_text_already_read_out(telegram, executor, tmp_path):
+    three_parts = "\n".join(f"{n}. " + "A line of a long letter, read out. " * 3 for n in range(80))
+    describer = Wrapped(executor, on_result=says(text=three_parts))
+    async with running_bot(telegram, tmp_path / "state", describer):
+        photo = telegram.message(-777, user_id=31, photo=telegram.photo(pictures.encode(sign("STOP"), "PNG")))
+        await telegram.push(photo)
+        await telegram.wait_for("sendMessage", chat_id=-777)
+        for _ in range(5):
+            await telegram.push(
+                telegram.message(
+                    -777, user_id=31, text="/read", entities=command("/read"), reply_to_message=photo
+                )
+            )
+        sent = await telegram.wait_for("sendMessage", count=1 + 3 + 4, chat_id=-777)
+        await telegram.settle(0.5)
+    first_part = sent[1]
+    pointers = sent[4:]
+    assert all(p["text"] == "I read its text out just above." for p in pointers)
+    assert all(p["reply_parameters"]["message_id"] == telegram.message_id_of(first_part) for p in pointers)
+    assert telegram.count("sendMessage", -777) == 8  # not 1 + 5 x 3

@@ -189,3 +189,30 @@ def test_a_press_keeps_which_buttons_its_message_shows_by_their_data_only():
     kept = minimal(press)["callback_query"]["message"]
     assert kept["reply_markup"] == {"inline_keyboard": [[{"text": "", "callback_data": "lang:en"}]]}
     assert "text" in kept and kept["text"] == "Descriptions here are in: English."
+
+
+# -- what one person may make the bot say ---------------------------------------------------------
+
+
+def test_a_person_has_a_minute_of_messages_and_hears_about_it_once():
+    from bot.quota import PersonQuota
+
+    quota = PersonQuota(per_minute=3)
+    ana, bea = (-5, 1), (-5, 2)
+    quota.charge(ana, 2)
+    assert not quota.over(ana)
+    quota.charge(ana, 1)
+    assert quota.over(ana) and not quota.over(bea)  # each person has their own
+    assert quota.tell(ana) and not quota.tell(ana)  # told once, then quiet
+    quota.charge(ana, -1)  # a reservation given back
+    assert not quota.over(ana)
+
+
+def test_a_file_costs_by_its_size_and_a_message_one():
+    from telegram import InputFile
+
+    from bot.sending import weight
+
+    assert weight({"text": "hi"}) == 1
+    assert weight({"document": InputFile(b"x" * 100, filename="a.txt")}) == 1
+    assert weight({"document": InputFile(b"x" * 10_000, filename="a.txt")}) == 3
