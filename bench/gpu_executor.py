@@ -63,10 +63,10 @@ async def executor_throughput(engine: Engine, count: int, batch: int) -> tuple[f
     try:
         start = time.perf_counter()
         for picture in pictures:  # one at a time, as the notebook did
-            await executor.describe(picture)
+            await executor.submit(picture).result()
         serial = time.perf_counter() - start
         start = time.perf_counter()
-        await asyncio.gather(*(executor.describe(p, lane=i) for i, p in enumerate(pictures)))
+        await asyncio.gather(*(executor.submit(p, lane=i).result() for i, p in enumerate(pictures)))
         together = time.perf_counter() - start
     finally:
         await executor.stop()

@@ -21,7 +21,7 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filt
 from captioning import Capabilities
 
 from .context import BotContext
-from .flows import buttons, commands, describing, reading
+from .flows import buttons, commands, describing, reading, translating
 from .messages import CATALOG, COMMAND_NAMES
 from .quota import limited
 from .replies import label
@@ -126,7 +126,7 @@ ACTIONS = Actions(
         Action(
             "read", command=reading.read_command, button=reading.on_read, under=("description",), needs="read"
         ),
-        Action("translate", button=reading.on_translate, under=("text",)),
+        Action("translate", button=translating.on_translate, under=("text",)),
         Action("auto", command=commands.auto_command),
         Action("autoread", command=commands.autoread_command, needs="read"),
         Action("lang", command=commands.lang_command, button=buttons.on_lang, pattern=r"^lang:[a-z]{2}$"),

@@ -19,28 +19,25 @@ import re
 from telegram import Message, Update, User
 from telegram.error import TelegramError
 
-from captioning import Busy, CaptioningError, Read, RequestTimeout, Stopped, Translate, Translated
-from captioning.languages import native_name
+from captioning import CaptioningError, Read, Translated
 from captioning.questions import question_language
 
 from .. import replies
 from ..chats import translations
 from ..context import BotContext, message_of, query_of
 from ..messages import message, user_language
-from ..permissions import is_private
 from ..pictures import picture_for_reading
 from ..store import StoreUnavailable
 from ..updates.journal import Deferred
 from .buttons import pressable
 from .delivery import Delivery
-from .tasks import Mode, Outgoing, obtain, owner_id, problem, run_task, submit
+from .tasks import Mode, Outgoing, obtain, owner_id, run_task
 
 __all__ = [
     "MAX_MESSAGES",
     "TEXT_WORDS",
     "mostly_text",
     "on_read",
-    "on_translate",
     "read_album",
     "read_command",
     "read_if_mostly_text",
@@ -242,40 +239,3 @@ async def on_read(update: Update, context: BotContext) -> None:
         return
     await query.answer()
     await read_message(photo, context, mode=Mode.ASKED, asker=update.effective_user)
-
-
-async def on_translate(update: Update, context: BotContext) -> None:
-    """ "Translate" under a text read: the text in the chat's other languages."""
-    query, ui = query_of(update), user_language(update.effective_user)
-    reply = await pressable(update, context)
-    if reply is None:
-        return
-    svc = context.services
-    pictures = await svc.store.pictures_of(reply.chat_id, reply.message_id)
-    cached = await svc.store.cached_texts(pictures[0].unique_id, "read") if pictures else {}
-    others = translations(await context.languages(reply.chat, update.effective_user))
-    if "" not in cached or not others:
-        await query.answer(message("picture_gone", ui), show_alert=True)
-        return
-    try:
-        ticket = submit(context, reply, None, Translate(cached[""], others), asker=update.effective_user)
-    except Busy as exc:
-        await query.answer(problem(exc, ui, task="again"), show_alert=True)
-        return
-    await query.answer()
-    try:
-        result: Translated = await ticket.result()
-    except (Busy, RequestTimeout, Stopped) as exc:
-        if is_private(update):
-            await reply.reply_text(problem(exc, ui), do_quote=True)
-        return
-    blocks = [
-        _translation(native_name(code), replies.inert(text)) for code in others if (text := result.text(code))
-    ]
-    for part in split_text("\n\n".join(blocks))[:MAX_MESSAGES]:
-        await reply.reply_text(part, do_quote=True)
-
-
-def _translation(name: str, text: str) -> str:
-    """One line: "Español: ..."; several: the name on its own line, then the lines as read."""
-    return f"{name}:\n{text}" if "\n" in text else f"{name}: {text}"

@@ -93,7 +93,7 @@ async def run_task(
     async with _one_at_a_time(context, (target.chat_id, picture.unique_id, task.kind) if asker else None):
         answer_key = key or default_key(context, target, task.kind)
         if asker is not None and await _pointed_to_earlier(
-            context, target, picture, answer_key, task.kind, ui
+            context, target, picture, key=answer_key, kind=task.kind, ui=ui
         ):
             return None
         return await _run_task(

@@ -78,6 +78,7 @@ MESSAGES: dict[str, str] = {
     "slow_down": "You're asking faster than this chat can take: I'll answer you again in a minute.",
     "no_text": "No text found in this picture.",
     "text_file": "The whole text ({count} characters), as a file.",
+    "translation_file": "The whole translation ({count} characters), as a file.",
     "read_usage": "Reply to a photo with /read and I'll read out the text in it.",
     "reading_off": "Reading the text in pictures isn't available here.",
     "autoread_usage": "Use /autoread on or /autoread off. Now: {state}.",

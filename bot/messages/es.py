@@ -74,6 +74,7 @@ MESSAGES: dict[str, str] = {
     "slow_down": "Estás pidiendo más rápido de lo que este chat puede llevar: te respondo de nuevo en un minuto.",
     "no_text": "No encontré texto en esta imagen.",
     "text_file": "El texto completo ({count} caracteres), como archivo.",
+    "translation_file": "La traducción completa ({count} caracteres), como archivo.",
     "read_usage": "Responde a una foto con /leer y te leeré el texto que tiene.",
     "reading_off": "Aquí no puedo leer el texto de las imágenes.",
     "autoread_usage": "Usa /autoread on o /autoread off. Ahora: {state}.",

@@ -252,10 +252,6 @@ class Executor:
         request.pipeline = loop.create_task(self._intake(request, picture))
         return Ticket(self, request)
 
-    async def describe(self, picture: bytes, *, lane: Hashable = None, owner: Hashable = None) -> Any:
-        """Submit one picture for a description and wait for it."""
-        return await self.submit(picture, lane=lane, owner=owner).result()
-
     async def _intake(self, request: _Request, picture: bytes | Fetch | None) -> None:
         """Download (within the byte budget), decode on a CPU thread, queue for the models."""
         if picture is None:  # a task on no picture (translating a text read before): no decoding
@@ -365,7 +361,7 @@ class Executor:
             kind,
             [r.prepared for r in batch],
             [r.task for r in batch],
-            on_batch=self._observe,
+            on_batch=self.metrics.observe_batch,
             on_out_of_memory=self._out_of_memory,
         )
         for request, outcome in zip(batch, outcomes, strict=True):
@@ -377,10 +373,6 @@ class Executor:
                 request.loop.call_soon_threadsafe(_settle, request.future, None, outcome)
             else:
                 request.loop.call_soon_threadsafe(_settle, request.future, outcome, None)
-
-    def _observe(self, size: int, seconds: float) -> None:
-        self.metrics.batch_size.observe(size)
-        self.metrics.batch_seconds.observe(seconds)
 
     def _out_of_memory(self, size: int) -> None:
         self.metrics.errors.labels("out_of_memory").inc()

@@ -41,3 +41,8 @@ class ExecutorMetrics:
         self.errors = Counter(
             "captioning_errors", "Pictures not described, by reason", ["reason"], registry=r
         )
+
+    def observe_batch(self, size: int, seconds: float) -> None:
+        """One forward pass of ``size`` pictures took ``seconds``."""
+        self.batch_size.observe(size)
+        self.batch_seconds.observe(seconds)

@@ -88,7 +88,7 @@ async def test_metrics_and_health_are_served_on_the_metrics_port(telegram, execu
         status, health = await asyncio.to_thread(fetch, f"{base}/healthz")
         assert status == 200, health
         assert health.splitlines() == ["updates: ok", "models: ok", "database: ok"]
-        await executor.describe(pictures.jpeg("red"))
+        await executor.submit(pictures.jpeg("red")).result()
         _, text = await asyncio.to_thread(fetch, f"{base}/metrics")
     for name in (
         "captioning_queue_depth",

@@ -293,3 +293,41 @@ async def test_two_admins_pressing_at_once_both_get_their_language(telegram, pol
         shown = await telegram.wait_for("sendMessage", count=2, chat_id=GROUP)
     assert shown[1]["text"].startswith("Descriptions here are in: English, Español, ")
     assert "Français" in shown[1]["text"] and "Português" in shown[1]["text"]
+
+
+async def test_a_long_translation_drops_no_language_and_comes_as_a_file_once(telegram, polyglot, tmp_path):
+    from captioning import Read
+    from tests.support.bot_harness import started_executor
+    from tests.support.describers import Wrapped
+
+    page = "\n".join(["a red square", "a blue square"] * 200)  # far past three messages in three languages
+
+    async def a_page(task, result):
+        return page if isinstance(task, Read) else result
+
+    executor = await started_executor(polyglot)
+    describer = Wrapped(executor, on_result=a_page)
+    try:
+        # The quota counts a long translation as more than one message: room for two here.
+        async with running_bot(telegram, tmp_path / "state", describer, person_messages_per_minute=100):
+            await telegram.push(telegram.message(5, text="/lang en es fr pt", entities=command("/lang")))
+            await telegram.wait_for("sendMessage", chat_id=5)
+            photo = telegram.message(5, photo=telegram.photo(pictures.jpeg("red")))
+            await telegram.push(
+                telegram.message(5, text="/read", entities=command("/read"), reply_to_message=photo)
+            )
+            text = (await telegram.wait_for("sendMessage", count=3, chat_id=5))[2]  # its last part
+            await telegram.press(text, photo, "translate", user_id=5)
+            [translated] = await telegram.wait_for("sendDocument", chat_id=5)
+            await telegram.press(text, photo, "translate", user_id=5)  # again: from what was kept
+            await telegram.wait_for("sendDocument", count=2, chat_id=5)
+    finally:
+        await executor.stop()
+    whole = translated["document"]["data"].decode()
+    for name, line in (
+        ("Español", "un cuadrado rojo"),
+        ("Français", "un carré rouge"),
+        ("Português", "um quadrado vermelho"),
+    ):
+        assert f"{name}:\n{line}\n" in whole and whole.count(line) == 200
+    assert [type(s["task"]).__name__ for s in describer.submitted].count("Translate") == 1
