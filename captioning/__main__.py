@@ -7,11 +7,12 @@ and loads the reading model (OCR_MODEL) alone (``--describe --read``: both). Set
 from the environment and ``.env``, as the bot's do, with flags on top.
 
 For a whole library: ``--jsonl`` gives each picture's line as soon as it is done,
-``--skip-done FILE.jsonl`` goes on where an earlier run stopped, and a progress bar shows on
-a terminal.
+``--skip-done FILE.jsonl`` goes on where an earlier run stopped, ``--write-alt-text`` writes
+each description into its picture as IPTC Alt Text, and a progress bar shows on a terminal.
 The package :mod:`captioning.cli` does it all.
 
-Exit status: 0 when every file was described, 1 when any was rejected, 2 for a usage error (bad flags or
+Exit status: 0 when every file was described (and, with ``--write-alt-text``, its alt text
+written or already there), 1 when any was rejected, 2 for a usage error (bad flags or
 settings, or models that can't be loaded), 130 when Ctrl-C stopped it.
 """
 

@@ -41,10 +41,11 @@ class Timings:
 
 @dataclass(frozen=True)
 class Work:
-    """What is asked of every picture: a description or an answer, the text in it; and the
-    input size its pictures are decoded for."""
+    """What is asked of every picture: a description or an answer, a detailed description,
+    the text in it; and the input size its pictures are decoded for."""
 
     task: Describe | Answer | None
+    detailed: Describe | None
     reading: bool
     size: int
 
@@ -54,6 +55,7 @@ class Results:
     """One picture's results, as :class:`Work` asked."""
 
     result: Translated | None = None
+    detailed: Translated | None = None
     text: str | None = None
 
 
@@ -87,8 +89,9 @@ def load(args: argparse.Namespace, settings: EngineSettings, timings: Timings) -
         with timings.step("question"):  # put in English once, for every batch
             (asked,) = engine.questions.to_english([question])
         task = Answer(Question(asked), languages)
+    detailed = Describe(detailed=True, languages=languages) if args.detailed else None
     size = engine.capabilities.input_size("read" if reading else "describe")
-    return engine, Work(task, reading, size)
+    return engine, Work(task, detailed, reading, size)
 
 
 def describe(engine: Engine, work: Work, pictures: list[Any], timings: Timings) -> list[Results]:
@@ -96,6 +99,8 @@ def describe(engine: Engine, work: Work, pictures: list[Any], timings: Timings) 
     found: dict[str, list[Any]] = {}
     if work.task is not None:
         found["result"] = _translated(engine, pictures, work.task, timings)
+    if work.detailed is not None:
+        found["detailed"] = _translated(engine, pictures, work.detailed, timings)
     if work.reading:
         with timings.step("read"):
             found["text"] = engine.read(pictures)

@@ -32,7 +32,7 @@ class PictureFile:
 
 def expand(paths: Sequence[str]) -> list[Path]:
     """Files as given; a folder stands for the files directly inside it, sorted by name (hidden
-    files left out)."""
+    files left out: among them the copies that alt text is written into)."""
     files: list[Path] = []
     for name in paths:
         path = Path(name)

@@ -15,6 +15,14 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.skip_done is not None and args.json:
         parser.error("--skip-done adds JSON lines to its file; leave out --json")
+    if args.write_alt_text and args.ask is not None:
+        parser.error("--write-alt-text writes descriptions; an answer to --ask isn't alt text")
+    if args.write_alt_text and args.read and not args.describe:
+        parser.error("--write-alt-text writes descriptions: use --describe --read")
+    if args.overwrite and not args.write_alt_text:
+        parser.error("--overwrite goes with --write-alt-text: it replaces alt text already in a picture")
+    if args.detailed and args.ask is not None:
+        parser.error("--detailed gives detailed descriptions, not answers to --ask")
     return args
 
 
@@ -56,6 +64,25 @@ def _library_flags(parser: argparse.ArgumentParser) -> None:
         "--progress",
         action=argparse.BooleanOptionalAction,
         help="a progress bar on stderr (default: on a terminal)",
+    )
+    parser.add_argument(
+        "--write-alt-text",
+        action="store_true",
+        help="write each description into the picture as IPTC Alt Text (XMP), every language",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="with --write-alt-text: replace alt text already there"
+    )
+    parser.add_argument(
+        "--detailed",
+        action="store_true",
+        help="a detailed description too (with --write-alt-text: as IPTC Extended Description)",
+    )
+    parser.add_argument(
+        "--keep-mtime",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with --write-alt-text: keep each file's modification time (default: kept)",
     )
 
 

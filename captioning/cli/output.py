@@ -16,13 +16,15 @@ from typing import IO, Any, Protocol
 
 from ..languages import english_name
 from ..tasks import Translated
+from .alt_text import Written
 
 __all__ = ["JsonLines", "JsonOutput", "Outcome", "Output", "Summary", "TextOutput"]
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What happened to one input file: a description, its text read, or why it was rejected."""
+    """What happened to one input file: a description, its text read, or why it was rejected;
+    with ``--detailed`` a detailed description, with ``--write-alt-text`` what became of that."""
 
     file: str
     result: Translated | None = None
@@ -30,6 +32,8 @@ class Outcome:
     text: str | None = None
     reason: str = ""  # a rejection's code (InvalidImage.reason), for the summary
     sha256: str = ""
+    detailed: Translated | None = None
+    alt_text: Written | None = None
 
     def as_json(self) -> dict[str, Any]:
         if self.error is not None:
@@ -42,6 +46,13 @@ class Outcome:
             entry["translations"] = dict(self.result.translations)
         if self.text is not None:
             entry["text"] = self.text
+        if self.detailed is not None:
+            detailed = self.detailed
+            entry["detailed"] = {"english": detailed.english, "translations": dict(detailed.translations)}
+        if self.alt_text is not None:
+            entry["alt_text"] = self.alt_text.status
+            if self.alt_text.reason:
+                entry["alt_text_error"] = self.alt_text.reason
         return entry
 
 
@@ -101,22 +112,34 @@ def _text_lines(outcome: Outcome) -> list[str]:
     lines = [outcome.file]
     if outcome.error is not None:
         return [*lines, f"  not described: {outcome.error}"]
-    if outcome.result is not None:
-        named = {"en": outcome.result.english, **outcome.result.translations}
-        lines += [f"  {english_name(code)}: {text}" for code, text in named.items()]
+    for label, result in (("{}", outcome.result), ("Detailed ({})", outcome.detailed)):
+        if result is not None:
+            named = {"en": result.english, **result.translations}
+            lines += [f"  {label.format(english_name(code))}: {text}" for code, text in named.items()]
     if outcome.text is not None:
         text = outcome.text.split("\n") if outcome.text else ["(no text found)"]
         lines.append("  Text: " + "\n        ".join(text))
+    if outcome.alt_text is not None:
+        lines.append(f"  Alt text: {_ALT_TEXT[outcome.alt_text.status]}{outcome.alt_text.reason}")
     return lines
 
 
+_ALT_TEXT = {
+    "written": "written",
+    "kept": "kept (the picture has alt text already; --overwrite replaces it)",
+    "refused": "not written: ",
+}
+
+
 class Summary:
-    """Counts for the line at the end: described, skipped, rejected (by reason)."""
+    """Counts for the line at the end: described, skipped, rejected (by reason), alt text."""
 
     def __init__(self, skipped: int = 0, done_file: str | None = None) -> None:
         self.skipped, self.done_file = skipped, done_file
         self.described = 0
         self.rejected: Counter[str] = Counter()
+        self.alt_text: Counter[str] = Counter()
+        self.alt_refusals: Counter[str] = Counter()
         self.not_looked_at = 0
 
     def add(self, outcome: Outcome) -> None:
@@ -124,6 +147,10 @@ class Summary:
             self.rejected[outcome.reason or "not_a_picture"] += 1
         else:
             self.described += 1
+        if outcome.alt_text is not None:
+            self.alt_text[outcome.alt_text.status] += 1
+            if outcome.alt_text.code:
+                self.alt_refusals[outcome.alt_text.code] += 1
 
     @property
     def looked_at(self) -> int:
@@ -138,7 +165,18 @@ class Summary:
             reasons = ", ".join(f"{n} {code.replace('_', ' ')}" for code, n in self.rejected.most_common())
             parts.append(f"rejected {rejected} ({reasons})")
         lines = [", ".join(parts) + "."]
+        if self.alt_text:
+            lines.append(self._alt_text_line())
         if self.not_looked_at:
             again = f"; run again with --skip-done {self.done_file} to go on" if self.done_file else ""
             lines.append(f"Stopped early: {self.not_looked_at} not looked at{again}.")
         return lines
+
+    def _alt_text_line(self) -> str:
+        parts = [f"Alt text written into {self.alt_text['written']}"]
+        if self.alt_text["kept"]:
+            parts.append(f"kept in {self.alt_text['kept']} that had it (--overwrite replaces it)")
+        if self.alt_text["refused"]:
+            reasons = ", ".join(f"{n} {code}" for code, n in self.alt_refusals.most_common())
+            parts.append(f"refused for {self.alt_text['refused']} ({reasons})")
+        return ", ".join(parts) + "."

@@ -5,8 +5,8 @@ only (or with ``--progress``), so a pipe or a log file gets lines, never carriag
 always on stderr, so stdout stays the results alone.
 
 Ctrl-C (SIGINT) or SIGTERM during the batches stops after the batch in flight: its pictures are
-described and written out, and the run ends with a summary and status 130. A second Ctrl-C
-stops at once (everything already written stays).
+described, written out and their alt text written, and the run ends with a summary and status
+130. A second Ctrl-C stops at once (everything already written stays).
 """
 
 from __future__ import annotations

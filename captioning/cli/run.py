@@ -3,9 +3,9 @@
 files     the files as given, or a folder's pictures; with --skip-done, those not done yet;
           a missing or unreadable one is said at once, before minutes of model loading
 models    only those the work needs (describing, a question, reading)
-batches   read, decode, describe, and say each picture's outcome: one batch of files in
-          memory at a time, whatever the size of the library
-summary   described, skipped, rejected with reasons (stderr)
+batches   read, decode, describe, write the alt text, and say each picture's outcome: one
+          batch of files in memory at a time, whatever the size of the library
+summary   described, skipped, rejected with reasons, alt text written (stderr)
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import CaptioningError, InvalidImage
 from ..images import load_image
+from .alt_text import AltTextWriter
 from .describing import Timings, Work, describe, load, settings_for
 from .files import DoneFile, PictureFile, expand, read, unreadable
 from .output import JsonLines, JsonOutput, Outcome, Output, Summary, TextOutput
@@ -61,13 +62,13 @@ def run(args: argparse.Namespace) -> int:
             summary.not_looked_at = len(todo) - summary.looked_at
             loaded = True
         output.end()
-    library = len(files) > 1 or done
+    library = len(files) > 1 or args.write_alt_text or done
     if ((loaded or summary.skipped) and library) or summary.not_looked_at:
         for line in summary.lines():
             print(line, file=sys.stderr)
     if summary.not_looked_at:
         return STOPPED
-    return 1 if summary.rejected else 0
+    return 1 if summary.rejected or summary.alt_text["refused"] else 0
 
 
 def _output(args: argparse.Namespace, done: DoneFile | None, stack: contextlib.ExitStack) -> Output:
@@ -90,14 +91,20 @@ def _describe(
         return False
     stack.enter_context(contextlib.redirect_stdout(sys.stderr))  # in --json mode, stdout is JSON
     settings = settings_for(args)
+    writer = None
+    if args.write_alt_text:  # before the models: a missing ExifTool is said at once
+        writer = AltTextWriter(overwrite=args.overwrite, keep_mtime=args.keep_mtime)
+        stack.callback(writer.close)
     timings = Timings()
     engine, work = load(args, settings, timings)
     progress = Progress(len(todo), shown=args.progress)
     stack.callback(progress.close)
     with stop_after_batch(progress) as stopping:
         for chunk in _chunks(todo, engine.batch_size):
-            for outcome in _batch(engine, work, chunk, timings):
+            for outcome in _batch(engine, work, chunk, writer, timings):
                 _add(outcome, output, summary)
+                if outcome.alt_text is not None and outcome.alt_text.reason:
+                    progress.say(f"{outcome.file}: alt text not written: {outcome.alt_text.reason}")
             progress.advance(len(chunk))
             if stopping.asked:
                 break
@@ -125,8 +132,10 @@ def _chunks(todo: list[Entry], size: int) -> Iterator[list[Entry]]:
         yield chunk
 
 
-def _batch(engine: Engine, work: Work, chunk: list[Entry], timings: Timings) -> list[Outcome]:
-    """One chunk of files read, decoded and described; their outcomes, in order."""
+def _batch(
+    engine: Engine, work: Work, chunk: list[Entry], writer: AltTextWriter | None, timings: Timings
+) -> list[Outcome]:
+    """One chunk of files read, decoded, described and written; their outcomes, in order."""
     outcomes: dict[int, Outcome] = {}
     pictures, held = [], []  # the decoded pictures, and (position, file) of each
     with timings.step("decode"):
@@ -143,5 +152,16 @@ def _batch(engine: Engine, work: Work, chunk: list[Entry], timings: Timings) -> 
                 outcomes[position] = Outcome(str(path), error=str(exc), reason=exc.reason, sha256=sha256)
     results = describe(engine, work, pictures, timings) if pictures else []
     for (position, file), found in zip(held, results, strict=True):
-        outcomes[position] = Outcome(str(file.path), found.result, text=found.text, sha256=file.sha256)
+        written = None
+        if writer is not None and found.result is not None:
+            with timings.step("alt text"):
+                written = writer.write(file.path, file.data, file.stat, found.result, found.detailed)
+        outcomes[position] = Outcome(
+            str(file.path),
+            found.result,
+            text=found.text,
+            sha256=(written and written.sha256) or file.sha256,
+            detailed=found.detailed,
+            alt_text=written,
+        )
     return [outcomes[i] for i in range(len(chunk))]

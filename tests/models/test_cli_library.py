@@ -143,6 +143,8 @@ def test_progress_shows_only_when_asked_off_a_terminal_and_never_in_stdout(tmp_p
     [
         (["--skip-done", "done.jsonl", "--json"], "--skip-done adds JSON lines to its file"),
         (["--json", "--jsonl"], "not allowed with argument"),
+        (["--write-alt-text", "--ask", "what color is it?"], "an answer to --ask isn't alt text"),
+        (["--overwrite"], "--overwrite goes with --write-alt-text"),
     ],
 )
 def test_flags_that_dont_go_together_are_a_usage_error(args, message, capsys):
