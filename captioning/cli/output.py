@@ -162,7 +162,7 @@ class Summary:
             parts.append(f"skipped {self.skipped} (already in {self.done_file})")
         rejected = sum(self.rejected.values())
         if rejected:
-            reasons = ", ".join(f"{n} {code.replace('_', ' ')}" for code, n in self.rejected.most_common())
+            reasons = ", ".join(f"{_words(code)}: {n}" for code, n in self.rejected.most_common())
             parts.append(f"rejected {rejected} ({reasons})")
         lines = [", ".join(parts) + "."]
         if self.alt_text:
@@ -177,6 +177,11 @@ class Summary:
         if self.alt_text["kept"]:
             parts.append(f"kept in {self.alt_text['kept']} that had it (--overwrite replaces it)")
         if self.alt_text["refused"]:
-            reasons = ", ".join(f"{n} {code}" for code, n in self.alt_refusals.most_common())
+            reasons = ", ".join(f"{code}: {n}" for code, n in self.alt_refusals.most_common())
             parts.append(f"refused for {self.alt_text['refused']} ({reasons})")
         return ", ".join(parts) + "."
+
+
+def _words(code: str) -> str:
+    """A rejection's code (InvalidImage.reason) as words: "not_a_picture" -> "not a picture"."""
+    return code.upper() if code in ("pdf", "svg", "heic") else code.replace("_", " ")

@@ -143,8 +143,8 @@ def test_a_damaged_file_is_refused_in_one_line_and_left_untouched(tmp_path, mode
         assert path.read_bytes() == data and path.stat().st_mtime == OLD, path.name
     assert exiftool_tags(good)["AltTextAccessibility"] == "a red square"
     assert captured.err.splitlines()[-2:] == [
-        "Described 2, rejected 1 (1 damaged).",
-        "Alt text written into 1, refused for 1 (1 damaged metadata).",
+        "Described 2, rejected 1 (damaged: 1).",
+        "Alt text written into 1, refused for 1 (damaged metadata: 1).",
     ]
 
 
