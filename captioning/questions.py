@@ -74,7 +74,13 @@ def looks_like_a_question(text: str) -> bool:
 def question_language(
     text: str, hint: str = "en", languages: Sequence[str] = ("en", "es")
 ) -> QuestionLanguage:
-    """Which of ``languages`` ``text`` is in; ``hint`` (the asker's language) decides unclear cases."""
+    """Which of ``languages`` ``text`` is in; ``hint`` (the asker's own language, a Telegram
+    ``language_code``) decides unclear cases. The hint counts among the languages when the
+    identifier knows it: "combien ?" from a French speaker is French, whether or not French is
+    offered, never English sent on untranslated."""
+    hint = (hint or "en").lower().split("-")[0]
+    if hint in _identifiable():
+        languages = (*languages, hint)
     languages = tuple(dict.fromkeys(("en", *languages)))
     fallback = hint if hint in languages else "en"
     if len(languages) == 1:
@@ -85,6 +91,14 @@ def question_language(
         return fallback
     language, probability = _identifier(tuple(sorted(languages))).classify(text)
     return language if probability >= _CONFIDENT else fallback
+
+
+@functools.cache
+def _identifiable() -> frozenset[str]:
+    """The languages the identifier knows (about 100)."""
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    return frozenset(LanguageIdentifier.from_model_file(MODEL_FILE).nb_classes)
 
 
 @functools.cache

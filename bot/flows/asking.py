@@ -37,7 +37,7 @@ from .. import replies
 from ..chats import translations
 from ..context import BotContext, message_of
 from ..messages import message as text_of
-from ..messages import user_language
+from ..messages import own_language, user_language
 from ..permissions import is_private
 from ..pictures import PictureGone, TooBigForTelegram, picture_file
 from ..store import PictureRef
@@ -87,7 +87,7 @@ async def ask(
         return
     capabilities = svc.capabilities
     known = ("en", *capabilities.languages, *capabilities.question_languages)
-    question = Question(text, question_language(text, hint=ui, languages=known))
+    question = Question(text, question_language(text, hint=own_language(asker), languages=known))
     if question.language not in capabilities.question_languages:
         await message.reply_text(
             text_of("question_language_off", ui, language=native_name(question.language))

@@ -38,6 +38,12 @@ def ui_language(language_code: str | None) -> str:
     return code if code in CATALOG else "en"
 
 
+def own_language(user: User | None) -> str:
+    """The language a person's Telegram is set to ("fr" for fr-CA), whether or not the bot
+    speaks it; English for nobody in particular. (:func:`user_language` is the bot's.)"""
+    return ((user.language_code if user else None) or "en").lower().split("-")[0]
+
+
 def user_language(user: User | None) -> str:
     """The interface language for a person (English for nobody in particular)."""
     return ui_language(user.language_code if user else None)

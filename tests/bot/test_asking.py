@@ -230,3 +230,14 @@ async def test_a_file_telegram_no_longer_has_is_said_plainly(telegram, executor,
         telegram.fail_next["getFile"] = [{"error_code": 400, "description": "Bad Request: invalid file_id"}]
         replies = await asked(telegram, 5, "what color is it?", photo)
     assert replies[-1]["text"] == "I can't find the picture this describes any more."
+
+
+async def test_a_short_question_counts_in_the_askers_own_language(telegram, executor, tmp_path):
+    """Too short to tell, "combien ?" from a French speaker is French: with French questions
+    not offered, the person hears so, instead of BLIP-2 getting French as if it were English."""
+    describer = Wrapped(executor)
+    async with running_bot(telegram, tmp_path / "state", describer):
+        photo, _ = await described(telegram, 5, "red")
+        answers = await asked(telegram, 5, "combien ?", photo, language="fr")
+    assert answers[-1]["text"] == "I can't take questions in Français here; please ask in English."
+    assert len(describer.submitted) == 1  # only the description

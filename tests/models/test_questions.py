@@ -113,3 +113,8 @@ def test_questions_and_requests_look_like_questions(text):
 @pytest.mark.parametrize("text", ["thanks!", "lol", "gracias", "nice photo", "👍", "ok", ""])
 def test_chatter_does_not(text):
     assert not looks_like_a_question(text)
+
+
+def test_too_short_to_tell_counts_in_the_askers_own_language_even_if_not_offered():
+    assert question_language("combien ?", hint="fr-CA", languages=("en", "es", "fr")) == "fr"
+    assert question_language("combien ?", hint="fr", languages=("en", "es")) == "fr"  # then refused
