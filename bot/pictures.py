@@ -7,7 +7,9 @@ trying. A file Telegram no longer has (deleted, or its id expired) is :class:`Pi
 
 from __future__ import annotations
 
-from telegram import Bot, Message, PhotoSize
+from pathlib import PurePosixPath
+
+from telegram import Bot, Document, Message, PhotoSize
 from telegram.constants import FileSizeLimit
 from telegram.error import BadRequest, InvalidToken
 
@@ -19,6 +21,7 @@ __all__ = [
     "TooBigForTelegram",
     "choose_photo_size",
     "download",
+    "might_be_a_picture",
     "picture_file",
     "picture_for_reading",
 ]
@@ -62,6 +65,26 @@ def picture_for_reading(message: Message, min_side: int) -> PictureRef:
             best = choose_photo_size(message.photo, min_side)
         return PictureRef(best.file_id, best.file_unique_id, best.file_size)
     return picture_file(message, min_side)
+
+
+# What a file's name ends with when it may be a picture the models take.
+PICTURE_SUFFIXES = frozenset(
+    (".jpg", ".jpeg", ".jfif", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif", ".heic", ".heif")
+)
+# What a client calls a file it knows nothing about: then only the bytes can tell.
+_UNKNOWN_TYPES = frozenset(("", "application/octet-stream", "binary/octet-stream"))
+
+
+def might_be_a_picture(document: Document) -> bool:
+    """False for a file that clearly isn't a picture: its type says another kind (a zip, a
+    video, a PDF) and its name doesn't end like a picture's, or its type says nothing and its
+    name ends like something else. Groups skip those undownloaded; a private chat, where the
+    person hears what went wrong, still lets the bytes decide."""
+    mime = (document.mime_type or "").lower()
+    suffix = PurePosixPath((document.file_name or "").lower()).suffix
+    if mime.startswith("image/") or suffix in PICTURE_SUFFIXES:
+        return True
+    return mime in _UNKNOWN_TYPES and not suffix
 
 
 def picture_file(message: Message, min_side: int) -> PictureRef:

@@ -13,6 +13,7 @@ from telegram import Update
 from ..context import BotContext, chat_of, message_of
 from ..messages import message, user_language
 from ..permissions import is_private
+from ..pictures import might_be_a_picture
 from .albums import describe_album
 from .asking import answer_caption
 from .describing import describe_message
@@ -31,7 +32,11 @@ async def on_photo(update: Update, context: BotContext) -> None:
 
 
 async def on_document(update: Update, context: BotContext) -> None:
-    """A file: described like a photo if its bytes are a picture, whatever it claims to be."""
+    """A file: described like a photo if its bytes are a picture, whatever it claims to be. In
+    a group, a file that clearly isn't one (a zip, a video sent as a file) isn't downloaded."""
+    document = message_of(update).document
+    if not is_private(update) and document is not None and not might_be_a_picture(document):
+        return
     if await _auto_applies(update, context):
         await _describe(update, context)
 

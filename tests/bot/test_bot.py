@@ -207,6 +207,19 @@ async def test_in_groups_every_photo_is_described_while_auto_is_on(telegram, bot
     assert "A blue square." in reply["text"] and reply_to(reply) == message["message_id"]
 
 
+async def test_in_groups_files_that_clearly_are_not_pictures_are_not_downloaded(telegram, bot):
+    for name, mime in (("holiday.zip", "application/zip"), ("clip.mp4", "video/mp4"), ("a.zip", "")):
+        document = telegram.document(pictures.jpeg(), name=name, mime=mime, size=15_000_000)
+        await telegram.push(telegram.message(GROUP, user_id=MEMBER, document=document))
+    for name, mime in (("IMG_1.HEIC", "application/octet-stream"), ("scan", ""), ("x.bin", "image/png")):
+        document = telegram.document(pictures.jpeg("red"), name=name, mime=mime)
+        await telegram.push(telegram.message(GROUP, user_id=MEMBER, document=document))
+    replies = await telegram.wait_for("sendMessage", count=3, chat_id=GROUP)
+    await telegram.settle(0.3)
+    assert all("A red square." in r["text"] for r in replies)
+    assert telegram.count("getFile") == 3  # only the files that may be pictures
+
+
 async def test_in_groups_broken_and_unsupported_files_are_ignored_silently(telegram, bot):
     await telegram.push(telegram.message(GROUP, user_id=MEMBER, document=telegram.document(pictures.pdf())))
     await telegram.push(
