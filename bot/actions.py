@@ -130,6 +130,7 @@ ACTIONS = Actions(
         Action("auto", command=commands.auto_command),
         Action("autoread", command=commands.autoread_command, needs="read"),
         Action("lang", command=commands.lang_command, button=buttons.on_lang, pattern=r"^lang:[a-z]{2}$"),
+        Action("forget", command=commands.forget_command),
         Action("help", command=commands.help_command, aliases=("start",)),
         Action("delete", button=buttons.on_delete, pattern=r"^delete(:\d{1,20})?$", under=ANSWERS),
     ]

@@ -55,7 +55,11 @@ def build_application(
     30 messages a second.
     """
     timings = timings or Timings()
-    store = Store.in_folder(settings.state_dir, timeout_s=settings.state_db_timeout_s)
+    store = Store.in_folder(
+        settings.state_dir,
+        timeout_s=settings.state_db_timeout_s,
+        read_text_kept_s=settings.read_text_kept_hours * 3600,
+    )
     journal = Journal(store, timings)
     # Many photos in flight at once, so the engine can describe them together.
     processor = JournalingProcessor(journal, settings.concurrent_updates)

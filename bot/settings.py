@@ -71,6 +71,9 @@ class BotSettings(BaseSettings):
     # What one person's asks may make the bot say in a chat, in messages a minute (a file counts
     # one for every 4,096 characters): past it, one quiet notice, and the asks wait a minute.
     person_messages_per_minute: int = Field(10, ge=1, le=10_000)
+    # The text read from pictures (letters, prescriptions), and its translations, is kept this
+    # long for the same picture read again, and then forgotten; descriptions, 30 days.
+    read_text_kept_hours: float = Field(24.0, gt=0, le=30 * 24)
     # On SIGTERM, work in flight gets this long to finish; the rest stays journaled for the
     # next start. Keep it under the supervisor's stop timeout (systemd's is 90 s).
     shutdown_grace_s: float = Field(30.0, ge=0, le=3600)

@@ -1,4 +1,4 @@
-"""The commands that are about the chat, not a picture: /help, /auto, /autoread, /lang; and a
+"""The commands that are about the chat, not a picture: /help, /auto, /autoread, /lang, /forget; and a
 group that becomes a supergroup, and anything else said in a private chat."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from ..messages import message, user_language
 __all__ = [
     "auto_command",
     "autoread_command",
+    "forget_command",
     "help_command",
     "lang_command",
     "on_migrate",
@@ -30,7 +31,25 @@ LANGUAGE_CODE = re.compile(r"[a-z]{2}")
 
 async def help_command(update: Update, context: BotContext) -> None:
     """/start and /help: what the bot does, its commands, and what it keeps."""
-    await message_of(update).reply_text(message("help", user_language(update.effective_user)))
+    hours = f"{context.services.store.read_text_kept_s / 3600:g}"
+    await message_of(update).reply_text(
+        message("help", user_language(update.effective_user), read_hours=hours)
+    )
+
+
+async def forget_command(update: Update, context: BotContext) -> None:
+    """/forget: everything the bot keeps about this chat deleted (by an admin, in a group), and
+    what that was said. The messages in the chat are Telegram's: they stay."""
+    chat_id, ui = chat_of(update).id, user_language(update.effective_user)
+    if not await _may_change_settings(update, context):
+        return
+    gone = await context.services.store.forget_chat(chat_id)
+    if not (gone.settings or gone.replies or gone.pictures):
+        await message_of(update).reply_text(message("forgotten_nothing", ui))
+        return
+    await message_of(update).reply_text(
+        message("forgotten", ui, pictures=gone.pictures, replies=gone.replies)
+    )
 
 
 async def on_private_other(update: Update, context: BotContext) -> None:

@@ -49,13 +49,16 @@ MESSAGES: dict[str, str] = {
         "/auto on|off - describe every photo in this chat, or only when asked\n"
         "/autoread on|off - read out pictures that are mostly text without being asked\n"
         "/lang - the languages of the descriptions (/lang en es, say)\n"
+        "/forget - delete everything I keep about this chat\n"
         "/help - this message\n\n"
-        "In groups, only admins can change /auto and /lang. Telegram hides most group "
+        "In groups, only admins can change /auto and /lang, and use /forget. Telegram hides most group "
         "messages from bots: make me an admin (or turn my privacy mode off with "
         "@BotFather) so I can see every photo.\n\n"
-        "Privacy: pictures are never stored. I keep only Telegram's file ids, the "
-        "descriptions and each chat's settings. Descriptions are made by a machine and "
-        "can be wrong."
+        "Privacy: pictures are never stored. For 30 days I keep Telegram's ids of the "
+        "pictures I answered and of who asked (so questions and buttons work), and the "
+        "descriptions; the text I read from pictures, {read_hours} hours; each chat's "
+        "settings, until changed. /forget deletes all of it for this chat. Descriptions "
+        "are made by a machine and can be wrong."
     ),
     "send_a_photo": (
         "Send me a photo and I'll describe it. To ask about a photo, reply to it (or to my "
@@ -128,4 +131,11 @@ MESSAGES: dict[str, str] = {
     "command.autoread": "on|off: read out pictures that are mostly text",
     "command.lang": "The languages of the descriptions",
     "command.help": "What I do and what I keep",
+    "command.forget": "Delete what I keep about this chat",
+    "forgotten": (
+        "Done: I deleted this chat's settings, what I kept about its pictures ({pictures}: "
+        "their ids, descriptions and any text I read), and who asked for my replies "
+        "({replies}). The messages stay in the chat: delete them in Telegram if you want them gone."
+    ),
+    "forgotten_nothing": "I keep nothing about this chat.",
 }

@@ -4,7 +4,7 @@ from .en import FORMATS
 
 # The commands' names in this language, where they differ from the action's own: /leer is
 # /read, and the bot answers to both.
-COMMANDS: dict[str, str] = {"read": "leer"}
+COMMANDS: dict[str, str] = {"read": "leer", "forget": "olvidar"}
 
 MESSAGES: dict[str, str] = {
     "description": "Descripción automática",
@@ -43,13 +43,17 @@ MESSAGES: dict[str, str] = {
         "/auto on|off - describir cada foto del chat, o solo cuando se pida\n"
         "/autoread on|off - leer sin que lo pidan las imágenes que son sobre todo texto\n"
         "/lang - los idiomas de las descripciones (/lang en es, por ejemplo)\n"
+        "/olvidar - borrar todo lo que guardo de este chat\n"
         "/help - este mensaje\n\n"
-        "En los grupos, solo los administradores pueden cambiar /auto y /lang. Telegram "
+        "En los grupos, solo los administradores pueden cambiar /auto y /lang, y usar /olvidar. Telegram "
         "oculta a los bots la mayoría de los mensajes de un grupo: hazme administrador "
         "(o desactiva mi modo de privacidad con @BotFather) para que vea todas las fotos.\n\n"
-        "Privacidad: nunca guardo las imágenes. Solo guardo los identificadores de "
-        "archivo de Telegram, las descripciones y los ajustes de cada chat. Las "
-        "descripciones las hace una máquina y pueden equivocarse."
+        "Privacidad: nunca guardo las imágenes. Durante 30 días guardo los identificadores "
+        "de Telegram de las imágenes que respondí y de quién lo pidió (para que funcionen "
+        "las preguntas y los botones), y las descripciones; el texto que leo en las "
+        "imágenes, {read_hours} horas; los ajustes de cada chat, hasta que cambien. /olvidar "
+        "lo borra todo de este chat. Las descripciones las hace una máquina y pueden "
+        "equivocarse."
     ),
     "send_a_photo": (
         "Envíame una foto y la describiré. Para preguntar por una foto, responde a ella (o a "
@@ -119,4 +123,12 @@ MESSAGES: dict[str, str] = {
     "command.autoread": "on|off: leer las imágenes que son sobre todo texto",
     "command.lang": "Los idiomas de las descripciones",
     "command.help": "Qué hago y qué guardo",
+    "command.forget": "Borrar lo que guardo de este chat",
+    "forgotten": (
+        "Hecho: borré los ajustes de este chat, lo que guardaba de sus imágenes ({pictures}: "
+        "sus identificadores, descripciones y el texto que leí), y quién pidió mis respuestas "
+        "({replies}). Los mensajes siguen en el chat: bórralos en Telegram si quieres que "
+        "desaparezcan."
+    ),
+    "forgotten_nothing": "No guardo nada de este chat.",
 }

@@ -27,9 +27,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .database import ChatSettings, Database, PictureRef
+from .database import READ_TEXT_KEPT_S, ChatSettings, Database, PictureRef
+from .replies import Forgotten
 
-__all__ = ["ChatSettings", "Database", "PictureRef", "Store", "StoreUnavailable"]
+__all__ = ["ChatSettings", "Database", "Forgotten", "PictureRef", "Store", "StoreUnavailable"]
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +44,20 @@ class StoreUnavailable(Exception):
 class Store:
     """The database, asynchronously: each query on the store's thread, retried while locked."""
 
-    def __init__(self, path: Path, *, timeout_s: float = 120.0) -> None:
-        self.path, self.timeout_s = path, timeout_s
+    def __init__(
+        self, path: Path, *, timeout_s: float = 120.0, read_text_kept_s: float = READ_TEXT_KEPT_S
+    ) -> None:
+        self.path, self.timeout_s, self.read_text_kept_s = path, timeout_s, read_text_kept_s
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         self._db: Database | None = None
         self.trouble_since: float | None = None  # monotonic time of the first failure in a row
         self.trouble: str = ""
 
     @classmethod
-    def in_folder(cls, folder: Path, *, timeout_s: float = 120.0) -> Store:
-        return cls(folder / "bot.sqlite3", timeout_s=timeout_s)
+    def in_folder(
+        cls, folder: Path, *, timeout_s: float = 120.0, read_text_kept_s: float = READ_TEXT_KEPT_S
+    ) -> Store:
+        return cls(folder / "bot.sqlite3", timeout_s=timeout_s, read_text_kept_s=read_text_kept_s)
 
     @property
     def healthy(self) -> bool:
@@ -182,4 +187,7 @@ class Store:
         await self._run(Database.remember_bad_file, file_unique_id, reason)
 
     async def prune(self) -> dict[str, int]:
-        return await self._run(Database.prune)
+        return await self._run(Database.prune, self.read_text_kept_s)
+
+    async def forget_chat(self, chat_id: int) -> Forgotten:
+        return await self._run(Database.forget_chat, chat_id)

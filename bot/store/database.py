@@ -10,7 +10,10 @@ process, and cheaper).
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
+import stat
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,8 +25,13 @@ from .schema import migrate
 
 __all__ = ["ChatSettings", "Database", "PictureRef"]
 
-# Generated text is kept as long, and no more than this many pictures' worth.
+log = logging.getLogger(__name__)
+
+# Generated text is kept as long, and no more than this many pictures' worth; the text read
+# from pictures (letters, prescriptions) and its translations only READ_TEXT_KEPT_HOURS.
 CACHE_KEPT_S = 30 * 24 * 3600
+READ_TASKS = ("read", "translate")
+READ_TEXT_KEPT_S = 24 * 3600
 CACHE_MAX_PICTURES = 100_000
 # Finished journal entries (their ids only) are kept a week; files that weren't pictures, a day.
 JOURNAL_KEPT_S = 7 * 24 * 3600
@@ -44,7 +52,7 @@ class Database(Replies):
     """The SQL, plain and synchronous; :class:`Store` runs it on a thread of its own."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _private(path)
         # A short busy timeout: waiting longer is Store's job, with backoff, off this thread.
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=0.2)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -199,9 +207,14 @@ class Database(Replies):
 
     # -- pruning -------------------------------------------------------------------------
 
-    def prune(self) -> dict[str, int]:
+    def prune(self, read_text_kept_s: float = READ_TEXT_KEPT_S) -> dict[str, int]:
         """Forget what is past its time, and the oldest past each size limit; how many rows went."""
         now = time.time()
+        read = ", ".join("?" * len(READ_TASKS))
+        read_text = self._db.execute(
+            f"DELETE FROM texts WHERE task IN ({read}) AND created_at < ?",
+            (*READ_TASKS, now - read_text_kept_s),
+        ).rowcount
         gone = {
             "journal": self._db.execute(
                 "DELETE FROM journal WHERE done_at IS NOT NULL AND done_at < ?", (now - JOURNAL_KEPT_S,)
@@ -219,14 +232,38 @@ class Database(Replies):
                 "DELETE FROM bad_files WHERE created_at < ?", (now - BAD_FILES_KEPT_S,)
             ).rowcount,
         }
-        gone["texts"] += self._db.execute(
-            "DELETE FROM texts WHERE file_unique_id IN (SELECT file_unique_id FROM texts "
-            "GROUP BY file_unique_id ORDER BY max(created_at) DESC LIMIT -1 OFFSET ?)",
-            (CACHE_MAX_PICTURES,),
-        ).rowcount
+        gone["texts"] += (
+            read_text
+            + self._db.execute(
+                "DELETE FROM texts WHERE file_unique_id IN (SELECT file_unique_id FROM texts "
+                "GROUP BY file_unique_id ORDER BY max(created_at) DESC LIMIT -1 OFFSET ?)",
+                (CACHE_MAX_PICTURES,),
+            ).rowcount
+        )
         gone["bad_files"] += self._db.execute(
             "DELETE FROM bad_files WHERE file_unique_id IN "
             "(SELECT file_unique_id FROM bad_files ORDER BY created_at DESC LIMIT -1 OFFSET ?)",
             (BAD_FILES_MAX,),
         ).rowcount
         return gone
+
+
+def _private(path: Path) -> None:
+    """The database's folder 0700, and the database 0600 (SQLite gives its -wal and -shm the
+    same mode): the text read from people's pictures, and who asked what, are no one else's.
+    A folder or file an older version made readable by all is tightened."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for target, mode in (
+        (path.parent, 0o700),
+        (path, 0o600),
+        *((Path(f"{path}{end}"), 0o600) for end in _SIDE),
+    ):
+        try:
+            if target.exists() and stat.S_IMODE(target.stat().st_mode) != mode:
+                os.chmod(target, mode)
+        except PermissionError:
+            log.warning("%s can't be made private to this account (mode %o): check its owner", target, mode)
+
+
+_SIDE = ("-wal", "-shm")

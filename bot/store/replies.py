@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["PICTURES_KEPT_S", "PictureRef", "Replies"]
+__all__ = ["PICTURES_KEPT_S", "Forgotten", "PictureRef", "Replies"]
 
 # How long a reply stays askable: a question about a month-old photo is rare, and the ids
 # of people's pictures are not kept longer than they are useful.
@@ -139,3 +139,46 @@ class Replies:
             "DELETE FROM sent WHERE key IN (SELECT key FROM sent WHERE chat_id = ? AND message_id = ?)",
             (chat_id, message_id),
         )
+
+    def forget_chat(self, chat_id: int) -> Forgotten:
+        """Everything kept about a chat, gone in one transaction (/forget): its settings, its
+        replies' owners and pictures, what its answers sent, and what the models said about
+        its pictures (descriptions, text read, translations)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            pictures = [
+                row[0]
+                for row in self._db.execute(
+                    "SELECT file_unique_id FROM reply_pictures WHERE chat_id = ? "
+                    "UNION SELECT picture FROM sent WHERE chat_id = ? AND picture IS NOT NULL",
+                    (chat_id, chat_id),
+                )
+            ]
+            replies = self._db.execute(
+                "SELECT count(*) FROM (SELECT message_id FROM reply_owner WHERE chat_id = ? "
+                "UNION SELECT message_id FROM reply_pictures WHERE chat_id = ? "
+                "UNION SELECT message_id FROM sent WHERE chat_id = ?)",
+                (chat_id, chat_id, chat_id),
+            ).fetchone()[0]
+            texts = sum(
+                self._db.execute("DELETE FROM texts WHERE file_unique_id = ?", (picture,)).rowcount
+                for picture in pictures
+            )
+            for table in ("reply_pictures", "reply_owner", "sent"):
+                self._db.execute(f"DELETE FROM {table} WHERE chat_id = ?", (chat_id,))
+            settings = self._db.execute("DELETE FROM chats WHERE chat_id = ?", (chat_id,)).rowcount
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return Forgotten(bool(settings), replies, len(pictures), texts)
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """What /forget deleted about a chat."""
+
+    settings: bool  # the chat had settings of its own
+    replies: int  # the bot's messages it knew who asked for, or what about
+    pictures: int  # pictures whose ids, and what the models said of them, went
+    texts: int  # descriptions, texts read and translations, one per language

@@ -353,7 +353,9 @@ async def test_help_covers_commands_privacy_and_group_admin_rights(telegram, bot
         "/autoread",
         "/lang",
         "never stored",
-        "file ids",
+        "30 days",
+        "text I read from pictures, 24 hours",
+        "/forget",
         "admin",
         "privacy mode",
     ):
@@ -369,6 +371,7 @@ async def test_commands_are_registered_in_both_languages(telegram, bot):
         "auto",
         "autoread",
         "lang",
+        "forget",
         "help",
     ]
     assert [c["command"] for c in calls[1]["commands"]] == [
@@ -377,6 +380,7 @@ async def test_commands_are_registered_in_both_languages(telegram, bot):
         "auto",
         "autoread",
         "lang",
+        "olvidar",
         "help",
     ]
     assert calls[1]["commands"][0]["description"].startswith("Describe la foto")
