@@ -33,7 +33,7 @@ from .app import register_commands
 from .context import Services
 from .health import HealthServer
 from .settings import BotSettings
-from .updates.intake import Poller, Webhook, with_retries
+from .updates.intake import Poller, Webhook, WebhookRefused, with_retries
 
 __all__ = ["Runner", "TokenRejected"]
 
@@ -92,6 +92,9 @@ class Runner:
         if isinstance(error, (InvalidToken, TokenRejected)):
             self.exit_code = 2
             log.error("Stopping: Telegram rejected TELEGRAM_BOT_TOKEN; check it with @BotFather.")
+        elif isinstance(error, WebhookRefused):
+            self.exit_code = 2
+            log.error("Stopping: Telegram refused WEBHOOK_URL (%s); fix the setting. Exit status 2.", error)
         else:
             self.exit_code = 1
             log.error("Stopping: %s. Exit status 1, for a supervisor to restart the bot.", _say(error))
@@ -179,7 +182,7 @@ class Runner:
         elif not self._intake.alive:
             parts["updates"] = "stopped"
         else:
-            parts["updates"] = None
+            parts["updates"] = getattr(self._intake, "problem", None)  # a webhook not registered yet
         describer = svc.describer or svc.owned_executor
         if describer is None or not getattr(describer, "ready", True):
             parts["models"] = "loading"

@@ -11,6 +11,7 @@ passed in as one object, so that tests can make them short without patching modu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,12 @@ __all__ = ["BotSettings", "MissingToken", "Timings", "load_settings"]
 
 class MissingToken(Exception):
     """TELEGRAM_BOT_TOKEN is not set."""
+
+
+# Where Telegram posts a webhook's updates: https only, on one of these ports; and what its
+# secret_token may be made of.
+WEBHOOK_PORTS = (443, 80, 88, 8443)
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class BotSettings(BaseSettings):
@@ -103,6 +110,32 @@ class BotSettings(BaseSettings):
                     "TELEGRAM_PROXY: must be an http://, https:// or socks5:// URL with a host and "
                     "a port, such as http://proxy.example:3128"
                 )
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _a_webhook_url(cls, value: str | None) -> str | None:
+        # What setWebhook would refuse, refused here: a setting to fix (exit 2), not a failure
+        # to restart into. Telegram posts only to https, and only on these ports.
+        if value is not None:
+            parts = urlsplit(value)
+            try:
+                port = parts.port or 443
+            except ValueError:
+                port = 0
+            if parts.scheme != "https" or not parts.hostname or port not in WEBHOOK_PORTS:
+                raise ValueError(
+                    "WEBHOOK_URL: must be an https:// URL on port 443, 80, 88 or 8443 (Telegram "
+                    "posts nowhere else), such as https://bot.example.org/telegram"
+                )
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _a_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # Telegram's rule for secret_token; the message never repeats the value.
+        if value is not None and not WEBHOOK_SECRET.fullmatch(value.get_secret_value()):
+            raise ValueError("WEBHOOK_SECRET: must be 1 to 256 characters, each A-Z, a-z, 0-9, _ or -")
         return value
 
     @property

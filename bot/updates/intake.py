@@ -27,13 +27,21 @@ from typing import Any
 
 from aiohttp import web
 from telegram import Bot
-from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.error import (
+    BadRequest,
+    Conflict,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 
 from ..settings import Timings
 from .journal import Journal
 
-__all__ = ["MAX_UPDATE_BYTES", "Poller", "Webhook", "with_retries"]
+__all__ = ["MAX_UPDATE_BYTES", "Poller", "Webhook", "WebhookRefused", "with_retries"]
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +132,14 @@ class Poller:
             self.on_fatal(exc)
 
 
+class WebhookRefused(Exception):
+    """Telegram won't post to WEBHOOK_URL (a host it can't resolve or reach, a bad
+    certificate): a setting to fix, not a failure to restart into."""
+
+
 class Webhook:
-    """Telegram posts updates here; each is journaled before the 200."""
+    """Telegram posts updates here; each is journaled before the 200. Until Telegram has taken
+    the webhook, :attr:`problem` says so: /healthz is not "ok" while no update can come."""
 
     def __init__(
         self,
@@ -153,10 +167,14 @@ class Webhook:
         self.where, self.on_fatal = where, on_fatal
         self._runner: web.AppRunner | None = None
         self._registering: asyncio.Task[None] | None = None
+        self.problem: str | None = "not registered with Telegram yet"
 
     @property
     def alive(self) -> bool:
         return self._runner is not None and bool(self._runner.sites)
+
+    def _failing(self, reason: str) -> None:
+        self.problem = f"can't register the webhook with Telegram ({reason})"
 
     async def start(self) -> None:
         app = web.Application(client_max_size=MAX_UPDATE_BYTES)
@@ -177,9 +195,14 @@ class Webhook:
                 self.where,
                 self.timings,
                 lambda: self._runner is None,
+                on_failure=self._failing,
+                final=(BadRequest,),  # a NetworkError to python-telegram-bot, but no retry mends it
             )
+            self.problem = None
         except asyncio.CancelledError:
             raise
+        except BadRequest as exc:  # "bad webhook: Failed to resolve host", and the like
+            self.on_fatal(WebhookRefused(exc.message))
         except BaseException as exc:
             self.on_fatal(exc)
 
@@ -216,20 +239,32 @@ class Webhook:
 
 
 async def with_retries(
-    call: Callable[[], Any], what: str, where: str, timings: Timings, stopping: Callable[[], bool]
+    call: Callable[[], Any],
+    what: str,
+    where: str,
+    timings: Timings,
+    stopping: Callable[[], bool],
+    *,
+    on_failure: Callable[[str], None] | None = None,
+    final: tuple[type[BaseException], ...] = (),
 ) -> Any:
-    """``call()``, tried again while Telegram can't be reached; a rejected token is raised."""
+    """``call()``, tried again while Telegram can't be reached (each failure's reason told to
+    ``on_failure``); a rejected token, and the ``final`` errors, are raised."""
     failures = 0
     while True:
         try:
             return await call()
         except InvalidToken:
             raise
+        except final:
+            raise
         except (NetworkError, TimedOut, RetryAfter) as exc:
             if stopping():
                 raise
             delay = _delay(exc, failures, timings)
-            _log_unreachable(exc, what, where, delay, failures)
+            reason = _log_unreachable(exc, what, where, delay, failures)
+            if on_failure is not None:
+                on_failure(reason)
             failures += 1
             await asyncio.sleep(delay)
 
@@ -244,9 +279,10 @@ def _delay(exc: BaseException, failures: int, timings: Timings) -> float:
     return delays[min(failures, len(delays) - 1)]
 
 
-def _log_unreachable(exc: BaseException, what: str, where: str, delay: float, failures: int) -> None:
+def _log_unreachable(exc: BaseException, what: str, where: str, delay: float, failures: int) -> str:
     if isinstance(exc, Conflict):
         reason = "another process is getting this bot's updates (two copies running?)"
     else:
         reason = f"{type(exc).__name__}: {exc}"
     log.warning("Can't reach Telegram at %s to %s (%s); trying again in %.0f s", where, what, reason, delay)
+    return reason

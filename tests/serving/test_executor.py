@@ -189,7 +189,7 @@ async def test_one_person_can_only_queue_so_many(started):
     others = executor.submit(b"q", owner="ben")  # someone else still gets in
     engine.gate.set()
     await asyncio.gather(first.result(), others.result(), *(t.result() for t in tickets))
-    assert (await executor.describe(b"again", owner="ana")).english == "again"  # room once served
+    assert (await executor.submit(b"again", owner="ana").result()).english == "again"  # room once served
 
 
 async def test_a_full_queue_says_try_again_and_memory_stays_bounded(started):
@@ -203,7 +203,7 @@ async def test_a_full_queue_says_try_again_and_memory_stays_bounded(started):
     engine.gate.set()
     await asyncio.gather(first.result(), *(t.result() for t in tickets))
     assert metric(executor, "captioning_in_flight") == 0
-    await executor.describe(b"fits again")
+    await executor.submit(b"fits again").result()
 
 
 async def test_a_failing_batch_is_split_so_neighbours_still_get_answers(started):
@@ -267,7 +267,7 @@ async def test_a_bad_picture_fails_alone_while_decoding(started):
 async def test_decoding_and_the_models_run_on_their_own_threads(started):
     engine = FakeEngine()
     executor = await started(engine)
-    await asyncio.gather(*(executor.describe(f"p{i}".encode()) for i in range(4)))
+    await asyncio.gather(*(executor.submit(f"p{i}".encode()).result() for i in range(4)))
     assert engine.threads == {"models"}
     assert all(name.startswith("decode") for name in engine.decode_threads)
 
@@ -292,7 +292,7 @@ async def test_the_real_engine_batches_concurrent_pictures(engine):
     try:
         colors = ["red", "green", "blue", "yellow", "white", "red", "blue", "green"]
         results = await asyncio.gather(
-            *(executor.describe(pictures.jpeg(c), lane=i) for i, c in enumerate(colors))
+            *(executor.submit(pictures.jpeg(c), lane=i).result() for i, c in enumerate(colors))
         )
     finally:
         await executor.stop()
@@ -363,7 +363,7 @@ async def test_a_backend_that_breaks_the_batch_contract_fails_its_batch_not_the_
         with pytest.raises(InferenceError):
             await ticket.result()
     engine.extra = 0
-    assert (await executor.describe(b"after")).english == "after"
+    assert (await executor.submit(b"after").result()).english == "after"
     assert executor.alive and executor.problem() is None
 
 

@@ -400,18 +400,18 @@ async def test_an_app_that_vanishes_once_connected_is_busy_within_seconds_then_r
     executor = Executor(EngineSettings.from_env({}), engine_factory=lambda: backend, warmup=False)
     await executor.start()
     try:
-        assert "red square" in (await executor.describe(pictures.jpeg("red"))).english
+        assert "red square" in (await executor.submit(pictures.jpeg("red")).result()).english
         await asyncio.to_thread(serve.delete, name)
         started = time.monotonic()
         with pytest.raises(Busy):
-            await executor.describe(pictures.jpeg("red"))
+            await executor.submit(pictures.jpeg("red")).result()
         assert time.monotonic() - started < 10  # not REQUEST_TIMEOUT_S (120 s)
         assert not backend.connected  # /healthz says so, and the next batch reconnects
         await asyncio.to_thread(deploy, name, tiny_model_dirs, 1)
         described = None
         for _ in range(60):  # the backend reconnects on a batch at least 0.5 s after its last try
             with contextlib.suppress(Busy):
-                described = (await executor.describe(pictures.jpeg("green"))).english
+                described = (await executor.submit(pictures.jpeg("green")).result()).english
                 break
             await asyncio.sleep(0.5)
         assert described == "a green square" and backend.connected
