@@ -223,6 +223,7 @@ async def test_a_queued_reply_left_by_a_crash_becomes_the_answer_after_the_resta
 ):
     env = bot_env(telegram, tiny_model_dirs, tmp_path)
     telegram.download_gate = asyncio.Event()  # the photo waits past the 3 s of Timings.status_after_s
+    telegram.refuse_confirms = True  # and Telegram hands it out again after the restart, too
     process = await bot_processes(env)
     await process.until_ready(telegram)
     photo = telegram.message(800, photo=telegram.photo(pictures.jpeg("green")))
@@ -236,6 +237,9 @@ async def test_a_queued_reply_left_by_a_crash_becomes_the_answer_after_the_resta
     process = await bot_processes(env)
     await process.until_ready(telegram)
     await until_handled(tmp_path / "state", update_id)
+    await telegram.wait_for("getUpdates", count=telegram.count("getUpdates") + 2)  # delivered again
+    telegram.refuse_confirms = False
+    await until(lambda: telegram.confirmed_offset > update_id, "the update confirmed at last")
     await process.stop()
     [edit] = telegram.sent("editMessageText", chat_id=800)
     assert edit["message_id"] == telegram.message_id_of(status)  # the queued reply, edited
