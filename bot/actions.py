@@ -21,7 +21,8 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filt
 from captioning import Capabilities
 
 from .context import BotContext
-from .flows import buttons, commands, describing, reading, translating
+from .flows import buttons, commands, describing, locating, reading, translating
+from .flows.picture_commands import picture_button, picture_command
 from .messages import CATALOG, COMMAND_NAMES
 from .quota import limited
 from .replies import label
@@ -124,7 +125,18 @@ ACTIONS = Actions(
         Action("describe", command=describing.describe_command),
         Action("again", button=describing.on_again, pattern=r"^again(:\d{1,20})?$", under=("description",)),
         Action(
-            "read", command=reading.read_command, button=reading.on_read, under=("description",), needs="read"
+            "read",
+            command=picture_command("read", reading.read_message, off="reading_off", usage="read_usage"),
+            button=picture_button("read", reading.read_message, off="reading_off"),
+            under=("description",),
+            needs="read",
+        ),
+        Action(
+            "where",
+            command=picture_command("where", locating.where_message, off="where_off", usage="where_usage"),
+            button=picture_button("where", locating.where_message, off="where_off"),
+            under=("description",),
+            needs="where",
         ),
         Action("translate", button=translating.on_translate, under=("text",)),
         Action("auto", command=commands.auto_command),

@@ -85,13 +85,19 @@ def voice(languages: Sequence[str], ui: str) -> str:
 
 def describe_reply(result: Translated, languages: Sequence[str], ui: str = "en") -> str:
     """The reply under a photo, labelled as an automatic description."""
+    return labelled_reply(result, languages, ui, "description")
+
+
+def labelled_reply(result: Translated, languages: Sequence[str], ui: str, kind: str) -> str:
+    """A result about a picture in the chat's languages, under its label (``kind``: the
+    catalog's "description", "where"...), or the catalog's "no_<kind>" when there is none."""
     texts = _texts(result, languages)
     if not result.english or not texts:
-        return message("no_description", voice(languages, ui))
+        return message(f"no_{kind}", voice(languages, ui))
     if len(texts) == 1:
         [(lang, text)] = texts
-        return f"{label('description', [lang])}: {text}"
-    lines = [label("description", [lang for lang, _ in texts])]
+        return f"{label(kind, [lang])}: {text}"
+    lines = [label(kind, [lang for lang, _ in texts])]
     return "\n".join(lines + [f"{native_name(lang)}: {text}" for lang, text in texts])
 
 

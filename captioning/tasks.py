@@ -8,6 +8,7 @@ entry in each table.
     Describe(detailed=False, languages=("es",))   -> Translated: a caption and its translations
     Answer(question, languages=("es",))            -> Translated: an answer and its translations
     Read()                                         -> str: the text written in the picture
+    Locate(languages=("es",))                      -> Translated: where things are, in words
     Translate(text, languages=("es",))             -> Translated: a text read, translated (no picture)
 
 ``languages`` are the translations wanted besides English (ISO 639-1 codes): only the
@@ -22,7 +23,7 @@ from typing import ClassVar
 
 from .questions import Question
 
-__all__ = ["Answer", "Describe", "Read", "Task", "Translate", "Translated"]
+__all__ = ["Answer", "Describe", "Locate", "Read", "Task", "Translate", "Translated"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,14 @@ class Read:
 
 
 @dataclass(frozen=True)
+class Locate:
+    """Where things are in the picture, in plain words: "On the left: a person. ..." """
+
+    languages: tuple[str, ...] = ("es",)
+    kind: ClassVar[str] = "where"
+
+
+@dataclass(frozen=True)
 class Translate:
     """An English text (read in a picture) in other languages; it needs no picture."""
 
@@ -80,4 +89,4 @@ class Translate:
     kind: ClassVar[str] = "translate"
 
 
-Task = Describe | Answer | Read | Translate
+Task = Describe | Answer | Read | Locate | Translate

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import re
 
-from telegram import Message, Update, User
+from telegram import Message, User
 from telegram.error import TelegramError
 
 from captioning import CaptioningError, Read, Translated
@@ -24,12 +24,11 @@ from captioning.questions import question_language
 
 from .. import replies
 from ..chats import translations
-from ..context import BotContext, message_of, query_of
+from ..context import BotContext
 from ..messages import message, user_language
 from ..pictures import picture_for_reading
 from ..store import StoreUnavailable
 from ..updates.journal import Deferred
-from .buttons import pressable
 from .delivery import Delivery
 from .tasks import Mode, Outgoing, obtain, owner_id, run_task
 
@@ -37,9 +36,7 @@ __all__ = [
     "MAX_MESSAGES",
     "TEXT_WORDS",
     "mostly_text",
-    "on_read",
     "read_album",
-    "read_command",
     "read_if_mostly_text",
     "read_message",
     "split_text",
@@ -172,18 +169,6 @@ async def _reads_by_itself(context: BotContext, target: Message, description: Tr
     return mostly_text(description.english) and (await context.chat_settings(target.chat_id)).autoread
 
 
-async def read_command(update: Update, context: BotContext) -> None:
-    """/read (/leer), sent as a reply to a photo or picture file: read its text, in any mode."""
-    target, ui = message_of(update).reply_to_message, user_language(update.effective_user)
-    if not context.services.capabilities.can("read"):
-        await message_of(update).reply_text(message("reading_off", ui))
-        return
-    if target is None or not (target.photo or target.document):
-        await message_of(update).reply_text(message("read_usage", ui))
-        return
-    await read_message(target, context, mode=Mode.ASKED, asker=update.effective_user)
-
-
 async def read_message(
     target: Message, context: BotContext, *, mode: Mode, asker: User | None = None
 ) -> str | None:
@@ -222,20 +207,3 @@ def text_reply(text: str, languages: tuple[str, ...], ui: str, context: BotConte
         return Outgoing([f"{header}\n{parts[0]}", *parts[1:]], markup)
     caption = message("text_file", voice, count=len(text))
     return Outgoing([f"{header}\n{parts[0]}"], markup, document=(text.encode("utf-8"), "text.txt", caption))
-
-
-async def on_read(update: Update, context: BotContext) -> None:
-    """ "Read text" under a description: the text of the picture it describes."""
-    query, ui = query_of(update), user_language(update.effective_user)
-    reply = await pressable(update, context)
-    if reply is None:
-        return
-    photo = reply.reply_to_message
-    if not context.services.capabilities.can("read"):
-        await query.answer(message("reading_off", ui), show_alert=True)
-        return
-    if photo is None or not (photo.photo or photo.document):
-        await query.answer(message("picture_gone", ui), show_alert=True)
-        return
-    await query.answer()
-    await read_message(photo, context, mode=Mode.ASKED, asker=update.effective_user)

@@ -28,6 +28,7 @@ MESSAGES: dict[str, str] = {
     "button_delete": "Delete",
     "button_read": "Read text",
     "button_translate": "Translate",
+    "button_where": "Where things are",
     "buttons_not_yours": "Only the person who asked, or an admin, can use these buttons.",
     "button_unknown": "This button no longer does anything.",
     "describing_again": "Describing it again, in more detail…",
@@ -46,6 +47,7 @@ MESSAGES: dict[str, str] = {
         "Commands:\n"
         "/describe - reply to a photo with it to have it described\n"
         "/read - reply to a photo with it to hear the text in it (signs, menus, screenshots)\n"
+        "/where - reply to a photo with it to hear where things are in it\n"
         "/auto on|off - describe every photo in this chat, or only when asked\n"
         "/autoread on|off - read out pictures that are mostly text without being asked\n"
         "/lang - the languages of the descriptions (/lang en es, say)\n"
@@ -78,6 +80,7 @@ MESSAGES: dict[str, str] = {
     "texts_found": "Text in the pictures:",
     "see_above.read": "I read its text out just above.",
     "see_above.describe": "I described it just above.",
+    "see_above.where": "I said where things are in it just above.",
     "slow_down": "You're asking faster than this chat can take: I'll answer you again in a minute.",
     "no_text": "No text found in this picture.",
     "text_file": "The whole text ({count} characters), as a file.",
@@ -131,6 +134,11 @@ MESSAGES: dict[str, str] = {
     "command.autoread": "on|off: read out pictures that are mostly text",
     "command.lang": "The languages of the descriptions",
     "command.help": "What I do and what I keep",
+    "command.where": "Where things are in a photo",
+    "where": "Where things are (automatic)",
+    "no_where": "I couldn't find anything to place in this picture.",
+    "where_usage": "Reply to a photo with /where and I'll say where things are in it.",
+    "where_off": "Saying where things are needs the reading model (OCR_MODEL), which isn't loaded here.",
     "command.forget": "Delete what I keep about this chat",
     "forgotten": (
         "Done: I deleted this chat's settings, what I kept about its pictures ({pictures}: "

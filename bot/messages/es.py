@@ -4,7 +4,7 @@ from .en import FORMATS
 
 # The commands' names in this language, where they differ from the action's own: /leer is
 # /read, and the bot answers to both.
-COMMANDS: dict[str, str] = {"read": "leer", "forget": "olvidar"}
+COMMANDS: dict[str, str] = {"read": "leer", "forget": "olvidar", "where": "donde"}
 
 MESSAGES: dict[str, str] = {
     "description": "Descripción automática",
@@ -21,6 +21,7 @@ MESSAGES: dict[str, str] = {
     "button_again": "Describir de nuevo",
     "button_delete": "Borrar",
     "button_read": "Leer texto",
+    "button_where": "Dónde está cada cosa",
     "button_translate": "Traducir",
     "buttons_not_yours": "Solo quien lo pidió, o un administrador, puede usar estos botones.",
     "button_unknown": "Este botón ya no hace nada.",
@@ -40,6 +41,7 @@ MESSAGES: dict[str, str] = {
         "Comandos:\n"
         "/describe - respóndelo a una foto para que la describa\n"
         "/leer - respóndelo a una foto para oír su texto (carteles, menús, capturas)\n"
+        "/donde - respóndelo a una foto para saber dónde está cada cosa\n"
         "/auto on|off - describir cada foto del chat, o solo cuando se pida\n"
         "/autoread on|off - leer sin que lo pidan las imágenes que son sobre todo texto\n"
         "/lang - los idiomas de las descripciones (/lang en es, por ejemplo)\n"
@@ -75,6 +77,7 @@ MESSAGES: dict[str, str] = {
     "texts_found": "Texto en las imágenes:",
     "see_above.read": "Ya leí su texto justo arriba.",
     "see_above.describe": "Ya la describí justo arriba.",
+    "see_above.where": "Ya dije dónde está cada cosa justo arriba.",
     "slow_down": "Estás pidiendo más rápido de lo que este chat puede llevar: te respondo de nuevo en un minuto.",
     "no_text": "No encontré texto en esta imagen.",
     "text_file": "El texto completo ({count} caracteres), como archivo.",
@@ -123,6 +126,11 @@ MESSAGES: dict[str, str] = {
     "command.autoread": "on|off: leer las imágenes que son sobre todo texto",
     "command.lang": "Los idiomas de las descripciones",
     "command.help": "Qué hago y qué guardo",
+    "command.where": "Dónde está cada cosa en una foto",
+    "where": "Dónde está cada cosa (automático)",
+    "no_where": "No encontré nada que situar en esta imagen.",
+    "where_usage": "Responde a una foto con /donde y te digo dónde está cada cosa.",
+    "where_off": "Para decir dónde están las cosas hace falta el modelo de lectura (OCR_MODEL), que no está cargado aquí.",
     "command.forget": "Borrar lo que guardo de este chat",
     "forgotten": (
         "Hecho: borré los ajustes de este chat, lo que guardaba de sus imágenes ({pictures}: "

@@ -1,4 +1,5 @@
-"""Florence-2 (OCR_MODEL): the text in a picture, with its ``<OCR>`` task prompt.
+"""Florence-2 (OCR_MODEL): the text in a picture, with its ``<OCR>`` task prompt, and where
+things are, with ``<OD>`` (its objects and their boxes, put in words by :mod:`captioning.layout`).
 
 Signs, menus, screenshots, labels, letters: for a person who can't see, the text is often the
 whole point of the picture. ``OCR_MODEL`` is ``florence-community/Florence-2-large`` (0.77 B)
@@ -18,6 +19,7 @@ from typing import Any, ClassVar
 import torch
 from PIL import Image
 
+from ..layout import in_words
 from ..settings import EngineSettings
 from ..text import tidy_text
 from .base import size_of
@@ -25,23 +27,30 @@ from .loading import load_model, load_pretrained
 
 __all__ = ["ADAPTERS", "Florence"]
 
-TASK = "<OCR>"
+# A task kind -> Florence-2's task prompt for it.
+PROMPTS = {"read": "<OCR>", "where": "<OD>"}
 
 
 class Florence:
-    """A Florence-2 processor and model on one device: pictures in, their text out."""
+    """A Florence-2 processor and model on one device: pictures in, their text (or where
+    things are in them) out."""
 
     family: ClassVar[str] = "Florence-2 (florence2)"
     roles: ClassVar[tuple[str, ...]] = ("reading",)
-    kinds: tuple[str, ...] = ("read",)
+    kinds: tuple[str, ...] = tuple(PROMPTS)  # those its processor can parse the answers of
 
     def __init__(self, processor: Any, model: Any, settings: EngineSettings) -> None:
         self.processor, self.model = processor, model
         self.device, self.dtype = model.device, model.dtype
         self.input_size = size_of(processor, 768)
-        # The task prompt's tokens: the same for every picture, so made once.
-        prompt = processor(text=TASK, images=Image.new("RGB", (8, 8)), return_tensors="pt")
-        self._prompt_ids, self._prompt_mask = prompt.input_ids, prompt.attention_mask
+        # The hub's processors parse <OD>'s boxes; one configured without that parser can't.
+        parsers = getattr(getattr(processor, "post_processor", None), "parse_task_config", {})
+        self.kinds = tuple(k for k in PROMPTS if k != "where" or "description_with_bboxes" in parsers)
+        # Each task prompt's tokens: the same for every picture, so made once.
+        blank = Image.new("RGB", (8, 8))
+        self._prompts = {
+            kind: processor(text=task, images=blank, return_tensors="pt") for kind, task in PROMPTS.items()
+        }
         self.generation = copy.deepcopy(model.generation_config)
         # Never past the decoder's positions (a small model has few).
         longest = getattr(model.config.text_config, "max_position_embeddings", None) or 1024
@@ -79,20 +88,37 @@ class Florence:
         return self.processor.image_processor(picture, return_tensors="pt").pixel_values[0]
 
     def run(self, kind: str, pixels: Sequence[torch.Tensor], tasks: Sequence[Any]) -> list[str]:
-        return self.read(pixels)
+        return self.where(pixels) if kind == "where" else self.read(pixels)
 
     def read(self, pixels: Sequence[torch.Tensor]) -> list[str]:
         """One ``generate`` over the batch -> the text written in each picture ("" for none)."""
-        model, count = self.model, len(pixels)
+        token_ids = self._generate("read", pixels)
+        # <OCR>'s answer is pure text: what generate wrote, less its special tokens.
+        return [tidy_text(text) for text in self.processor.batch_decode(token_ids, skip_special_tokens=True)]
+
+    def where(self, pixels: Sequence[torch.Tensor]) -> list[str]:
+        """One ``generate`` over the batch -> where things are in each picture, in words ("" for
+        nothing found). <OD> writes each object's name and its box as four <loc_N> tokens
+        (special tokens, so kept in the decoding), which the processor parses."""
+        side = pixels[0].shape[-1] if pixels else self.input_size
+        texts = self.processor.batch_decode(self._generate("where", pixels), skip_special_tokens=False)
+        found = [
+            self.processor.post_process_generation(text, task=PROMPTS["where"], image_size=(side, side))[
+                "<OD>"
+            ]
+            for text in texts
+        ]
+        return [in_words(zip(f["labels"], f["bboxes"], strict=True), side) for f in found]
+
+    def _generate(self, kind: str, pixels: Sequence[torch.Tensor]) -> torch.Tensor:
+        model, count, prompt = self.model, len(pixels), self._prompts[kind]
         with torch.inference_mode():
-            token_ids = model.generate(
-                input_ids=self._prompt_ids.expand(count, -1).to(model.device),
-                attention_mask=self._prompt_mask.expand(count, -1).to(model.device),
+            return model.generate(
+                input_ids=prompt.input_ids.expand(count, -1).to(model.device),
+                attention_mask=prompt.attention_mask.expand(count, -1).to(model.device),
                 pixel_values=torch.stack(list(pixels)).to(model.device, model.dtype),
                 generation_config=self.generation,
             )
-        # <OCR>'s answer is pure text: what generate wrote, less its special tokens.
-        return [tidy_text(text) for text in self.processor.batch_decode(token_ids, skip_special_tokens=True)]
 
 
 ADAPTERS = (Florence,)

@@ -1,0 +1,151 @@
+"""A tiny Florence-2 that finds shapes, built like the tiny reader and trained in seconds on
+``<OD>``: each of :data:`LAYOUTS` (squares and circles at known places) to its objects' names
+and boxes, as Florence-2 writes them ("square<loc_55><loc_78><loc_255><loc_375>...").
+
+Its tokenizer has the ``<loc_N>`` tokens the layouts need, as special tokens (the hub's have all
+1000), and its processor parses ``<OD>``'s answers, so the engine's Florence adapter offers
+"where" with it, through the same loading code as the real models.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageDraw
+from transformers import Florence2Processor
+
+from tests.support.tiny_reader import SHAPES, _labels, build_model, build_processor, ocr_tokenizer
+
+# A picture: three columns and two rows of places a shape can be.
+SIZE = (90, 60)
+PLACES = {(column, row): (8 + 30 * column, 6 + 30 * row) for column in range(3) for row in range(2)}
+SIDE = 16  # a shape's size, px
+# The layouts it knows, and where things are in each, as the bot says it.
+LAYOUTS: dict[str, tuple[tuple[str, tuple[int, int]], ...]] = {
+    "On the left: a square. On the right: a circle.": (("square", (0, 0)), ("circle", (2, 1))),
+    "In the middle: a circle.": (("circle", (1, 0)),),
+    "On the left: 2 squares. On the right: a circle.": (
+        ("square", (0, 0)),
+        ("square", (0, 1)),
+        ("circle", (2, 0)),
+    ),
+    "On the left: a circle. In the middle: a square and a circle.": (
+        ("circle", (0, 1)),
+        ("square", (1, 0)),
+        ("circle", (1, 1)),
+    ),
+    "": (),
+}
+OD_PROMPT = "Locate the objects with category name in the image."  # what Florence2Processor makes of <OD>
+SHIFT = 2  # px of jitter in training
+
+
+def draw_layout(words: str, rng: random.Random) -> Image.Image:
+    """The layout :data:`LAYOUTS` names ``words``, its places and shades jittered a little."""
+    picture = Image.new("RGB", SIZE, tuple(235 + rng.randint(-10, 10) for _ in range(3)))
+    draw = ImageDraw.Draw(picture)
+    for name, place in LAYOUTS[words]:
+        x, y = (v + rng.randint(-SHIFT, SHIFT) for v in PLACES[place])
+        ink = tuple(30 + rng.randint(-20, 20) for _ in range(3))
+        (draw.rectangle if name == "square" else draw.ellipse)((x, y, x + SIDE, y + SIDE), fill=ink)
+    return picture
+
+
+def layout(words: str) -> Image.Image:
+    """The layout drawn as the tests send it: no jitter."""
+    picture = Image.new("RGB", SIZE, (235, 235, 235))
+    draw = ImageDraw.Draw(picture)
+    for name, place in LAYOUTS[words]:
+        x, y = PLACES[place]
+        (draw.rectangle if name == "square" else draw.ellipse)((x, y, x + SIDE, y + SIDE), fill=(30, 30, 30))
+    return picture
+
+
+def cached_locator(cache: Path) -> Path:
+    """The model under ``cache``, built there first (once, for all the run's workers) if the
+    code that builds it changed."""
+    import hashlib
+
+    import transformers
+    from filelock import FileLock
+
+    from tests.support import tiny_reader
+
+    code = Path(__file__).read_bytes() + Path(tiny_reader.__file__).read_bytes()
+    versions = f"{torch.__version__}:{transformers.__version__}".encode()
+    key = "locator-" + hashlib.sha256(versions + code).hexdigest()[:16]
+    cache.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(cache / f"{key}.lock")):
+        if not (cache / key / "complete").exists():
+            build_trained_locator(cache / key)
+            (cache / key / "complete").touch()
+    return cache / key
+
+
+def target(words: str) -> str:
+    """What <OD> writes for the layout: each name, then its box in thousandths of the picture."""
+
+    def bins(x: int, y: int) -> str:
+        return "".join(
+            f"<loc_{min(999, int(v / size * 1000))}>"
+            for v, size in ((x, SIZE[0]), (y, SIZE[1]), (x + SIDE, SIZE[0]), (y + SIDE, SIZE[1]))
+        )
+
+    return "".join(f"{name}{bins(*PLACES[place])}" for name, place in LAYOUTS[words])
+
+
+def build_trained_locator(folder: Path | str, seed: int = 0, steps: int = 150) -> Path:
+    """Build, train (on one thread: the weights depend on the thread count) and save it."""
+    folder = Path(folder)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(seed)
+        rng = random.Random(seed)
+        shape = SHAPES["tiny"]
+        targets = [target(words) for words in LAYOUTS]
+        locs = sorted({token for t in targets for token in _loc_tokens(t)})
+        tokenizer = ocr_tokenizer([OD_PROMPT, "square circle", "square", "circle"] * 8)
+        tokenizer.add_tokens(locs, special_tokens=True)
+        processor = build_processor(shape, tokenizer)
+        processor.post_processor.parse_task_config["description_with_bboxes"] = {}
+        processor.post_processor_config = processor.post_processor.parse_task_config
+        model = build_model(shape, tokenizer, vision_init=0.1, text_init=0.2)
+        model.generation_config.max_new_tokens = 24
+        _train(processor, model, rng, steps)
+        processor.save_pretrained(folder)
+        model.save_pretrained(folder)
+        return folder
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _loc_tokens(text: str) -> list[str]:
+    return [f"<loc_{part.split('>')[0]}>" for part in text.split("<loc_")[1:]]
+
+
+def _train(processor: Florence2Processor, model, rng: random.Random, steps: int, copies: int = 4) -> None:
+    words = list(LAYOUTS) * copies
+    labels = _labels(processor.tokenizer, [target(w) for w in words])
+    prompt = processor(text="<OD>", images=Image.new("RGB", (8, 8)), return_tensors="pt")
+    input_ids = prompt.input_ids.expand(len(words), -1)
+    attention = prompt.attention_mask.expand(len(words), -1)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.0)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / 10, 1.0 - 0.9 * s / steps)
+    )
+    model.train()
+    for _ in range(steps):
+        pixel_values = processor.image_processor(
+            [draw_layout(w, rng) for w in words], return_tensors="pt"
+        ).pixel_values
+        loss = model(
+            input_ids=input_ids, attention_mask=attention, pixel_values=pixel_values, labels=labels
+        ).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+    model.eval()
