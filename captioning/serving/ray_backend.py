@@ -33,12 +33,15 @@ from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 from ..capabilities import Capabilities
 from ..errors import Busy, InferenceError, InvalidImage, RequestTimeout, first_line
 
-__all__ = ["APP_NAME", "RayBackend"]
+__all__ = ["APP_NAME", "FAILED", "RayBackend"]
 
 log = logging.getLogger(__name__)
 
 # What `serve run --name captioning captioning.serving.ray_serve:app` calls the application.
 APP_NAME = "captioning"
+# The reason a replica gives for a picture the models failed on, alone (after its batch was
+# split and retried there): the client raises InferenceError for it, as the executor would.
+FAILED = "inference"
 # What the bot assumes until the application says otherwise: BLIP-2's kinds and size,
 # English only, no reading. Pictures sent meanwhile are answered "busy".
 UNKNOWN = Capabilities(sizes={"describe": 224, "describe_detailed": 224, "answer": 224, "translate": 0})
@@ -159,6 +162,8 @@ class RayBackend:
 
 def _outcome(result: Any) -> Any:
     if isinstance(result, dict) and "error" in result:
+        if result.get("reason") == FAILED:
+            return InferenceError(result["error"])
         return InvalidImage(result["error"], result.get("reason", "not_a_picture"))
     return result
 

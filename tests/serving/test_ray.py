@@ -300,6 +300,53 @@ async def test_the_text_in_a_picture_is_read_through_ray(telegram, captioning_ap
     assert text["text"] == "Text in the picture:\nBUS 42\nCITY CENTRE"  # read on a replica, in int8
 
 
+def padded_png(color: str, padding: int) -> bytes:
+    """A small picture whose size in bytes is its own: a text chunk of ``padding`` bytes."""
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("padding", "x" * padding)
+    return pictures.encode(pictures.solid(color), "PNG", pnginfo=info)
+
+
+async def test_a_request_the_models_fail_on_fails_alone_in_its_replica_batch(captioning_app):
+    """The replicas split and retry a failing batch, as the local executor does: a question
+    in a language they have no model for (French) fails in the models' run, and the other
+    questions of the same replica batch are still answered."""
+    from captioning import InferenceError
+    from captioning.questions import Question
+    from captioning.serving.ray_backend import RayBackend
+    from captioning.tasks import Answer
+
+    backend = RayBackend(captioning_app.address, app_name=APP)
+    assert await asyncio.to_thread(backend.connect)
+    colors = ["red", "green", "blue", "yellow"]
+    questions = [Question("what color is it?"), Question("¿de qué color es?", "es")] * 2
+    bad = 1
+    questions[bad] = Question("de quelle couleur ?", "fr")
+    tasks = [Answer(q, ("es",)) for q in questions]
+    for attempt in range(4):  # until the bad one shares a replica batch (Serve spreads them)
+        # Sizes no other test sends, whose sums tell every batch of them apart in the log.
+        data = [padded_png(c, 20_000 * (attempt + 2) + 1000 * 2**i) for i, c in enumerate(colors)]
+        batches = {
+            f"(answer {n}; {sum(len(data[i]) for i in group)} bytes)": group
+            for n in range(1, 5)
+            for group in itertools.combinations(range(4), n)
+        }
+        outcomes = await asyncio.to_thread(backend.run, "answer", data, tasks)
+        assert isinstance(outcomes[bad], InferenceError)
+        answers = [getattr(o, "english", o) for i, o in enumerate(outcomes) if i != bad]
+        assert answers == [c for i, c in enumerate(colors) if i != bad]
+        assert outcomes[3].translations == {"es": "amarillo"}
+        lines = captioning_app.replica_log_lines(APP)
+        # A set: a replica's log line may be in more than one of its log files.
+        ran = {group for line in lines for tail, group in batches.items() if tail in line}
+        assert sorted(i for group in ran for i in group) == [0, 1, 2, 3]
+        if any(bad in group and len(group) > 1 for group in ran):
+            return
+    pytest.fail(f"the failing question never shared a replica batch: {ran}")
+
+
 async def test_killing_the_replicas_mid_batch_still_gets_the_photo_described(
     telegram, captioning_app, tmp_path, caplog
 ):
