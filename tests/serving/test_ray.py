@@ -439,6 +439,7 @@ async def test_an_app_that_vanishes_once_connected_is_busy_within_seconds_then_r
     from captioning import Busy
     from captioning.serving.executor import Executor
     from captioning.serving.ray_backend import RayBackend
+    from captioning.tasks import Describe
 
     name = f"captioning-vanishing-{TAG}"
     await asyncio.to_thread(deploy, name, tiny_model_dirs, 1)
@@ -447,18 +448,18 @@ async def test_an_app_that_vanishes_once_connected_is_busy_within_seconds_then_r
     executor = Executor(EngineSettings.from_env({}), engine_factory=lambda: backend, warmup=False)
     await executor.start()
     try:
-        assert "red square" in (await executor.describe(pictures.jpeg("red"))).english
+        assert "red square" in (await executor.submit(pictures.jpeg("red"), Describe()).result()).english
         await asyncio.to_thread(serve.delete, name)
         started = time.monotonic()
         with pytest.raises(Busy):
-            await executor.describe(pictures.jpeg("red"))
+            await executor.submit(pictures.jpeg("red"), Describe()).result()
         assert time.monotonic() - started < 10  # not REQUEST_TIMEOUT_S (120 s)
         assert not backend.connected  # /healthz says so, and the next batch reconnects
         await asyncio.to_thread(deploy, name, tiny_model_dirs, 1)
         described = None
         for _ in range(60):  # the backend reconnects on a batch at least 0.5 s after its last try
             with contextlib.suppress(Busy):
-                described = (await executor.describe(pictures.jpeg("green"))).english
+                described = (await executor.submit(pictures.jpeg("green"), Describe()).result()).english
                 break
             await asyncio.sleep(0.5)
         assert described == "a green square" and backend.connected
