@@ -14,6 +14,8 @@ backend knows no task: a new task needs nothing here.
   ``connected`` says which it is, for ``/healthz``. An application that goes away once
   connected (deleted, or failed) is the same: Serve's handle says so at once, not after the
   deadline. Serve's own queue being full (``max_queued_requests``) is Busy too.
+* A cluster that wants a token (``RAY_AUTH_MODE=token``, Ray 2.52 and later): ``auth_token``
+  is the one the bot joins with (its ``RAY_AUTH_TOKEN`` setting).
 
 Importing this module imports ray, not torch.
 """
@@ -21,6 +23,7 @@ Importing this module imports ray, not torch.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Any
@@ -53,12 +56,13 @@ class RayBackend:
         address: str | None,
         *,
         app_name: str = APP_NAME,
+        auth_token: str | None = None,
         retries: int = 4,
         batch_timeout_s: float = 120.0,
         reconnect_every_s: float = 5.0,
         connect_timeout_s: float = 30.0,
     ) -> None:
-        self.address, self.app_name = address, app_name
+        self.address, self.app_name, self.auth_token = address, app_name, auth_token
         self.retries, self.batch_timeout_s = retries, batch_timeout_s
         self.reconnect_every_s, self.connect_timeout_s = reconnect_every_s, connect_timeout_s
         self.capabilities = UNKNOWN
@@ -85,6 +89,8 @@ class RayBackend:
             self._last_attempt = time.monotonic()
             try:
                 if not ray.is_initialized():
+                    if self.auth_token:
+                        _use_token(self.auth_token)
                     ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False)
                 handle = serve.get_app_handle(self.app_name)
                 info = handle.info.remote().result(timeout_s=self.connect_timeout_s)
@@ -158,6 +164,20 @@ class RayBackend:
                 log.warning("Replica lost mid-request (%s); sending the picture again", type(exc).__name__)
                 again.append(i)
         return again
+
+
+def _use_token(token: str) -> None:
+    """Token authentication for this process, as ``RAY_AUTH_MODE=token RAY_AUTH_TOKEN=...`` in
+    its environment would give it. Ray reads its configuration when it is imported (this module
+    imports it), so the configuration is read again, as ``ray.init`` itself does when it turns
+    token authentication on for a cluster it starts."""
+    # Compiled; its stubs leave these two out.
+    from ray._raylet import AuthenticationTokenLoader, Config  # type: ignore[attr-defined]
+
+    os.environ["RAY_AUTH_MODE"] = "token"
+    os.environ["RAY_AUTH_TOKEN"] = token
+    Config.initialize("")
+    AuthenticationTokenLoader.instance().reset_cache()
 
 
 def _outcome(result: Any) -> Any:

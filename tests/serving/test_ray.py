@@ -37,8 +37,16 @@ psutil = pytest.importorskip("psutil")
 pytestmark = [pytest.mark.ray, pytest.mark.xdist_group("ray")]
 
 # Everything on 127.0.0.1: in its single-machine mode Ray gives the node the loopback
-# address. Ray reads this when it is imported, so the fixture sets it before the import.
-RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+# address. The cluster wants a token, as the README sets one up: these tests and their bots
+# join it with the token. Ray reads all this when it is imported, so the fixture sets it
+# before the import.
+TOKEN = secrets.token_hex(32)
+RAY_ENV = {
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_AUTH_MODE": "token",
+    "RAY_AUTH_TOKEN": TOKEN,
+}
 TAG = secrets.token_hex(3)
 APP = f"captioning-test-{TAG}"
 
@@ -142,8 +150,10 @@ def cluster():
         ray = importlib.import_module("ray")
         serve = importlib.import_module("ray.serve")
         import ray._private.ray_constants as constants
+        from ray._raylet import AuthenticationMode, get_authentication_mode
 
         assert not constants.ENABLE_RAY_CLUSTER, "ray was imported before RAY_ENV was set"
+        assert get_authentication_mode() == AuthenticationMode.TOKEN
         head = Cluster()
         try:
             import os
@@ -298,6 +308,25 @@ async def test_the_text_in_a_picture_is_read_through_ray(telegram, captioning_ap
         )
         [text] = await telegram.wait_for("sendMessage", chat_id=8, timeout=60)
     assert text["text"] == "Text in the picture:\nBUS 42\nCITY CENTRE"  # read on a replica, in int8
+
+
+async def test_a_bot_process_joins_the_cluster_with_the_token_in_its_env_file(
+    telegram, captioning_app, bot_processes, tiny_model_dirs, tmp_path
+):
+    """The cluster wants a token (RAY_AUTH_MODE=token): `python -m bot` joins it with the
+    RAY_AUTH_TOKEN of its .env file, which Ray itself never reads."""
+    from tests.support.processes import bot_env
+
+    env = bot_env(telegram, tiny_model_dirs, tmp_path, CAPTION_BACKEND="ray")
+    for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN"):
+        env.pop(name, None)  # the .env file alone has the token
+    env.update(RAY_ADDRESS=captioning_app.address, RAY_APP_NAME=APP)
+    (tmp_path / ".env").write_text(f"RAY_AUTH_TOKEN={TOKEN}\n")
+    bot = await bot_processes(env)
+    await bot.until_ready(telegram)
+    await telegram.push(telegram.message(9, photo=telegram.photo(pictures.jpeg("blue"))))
+    assert "A blue square." in await description_for(telegram, 9)
+    await bot.stop()
 
 
 def padded_png(color: str, padding: int) -> bytes:
