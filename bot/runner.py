@@ -258,6 +258,7 @@ def _executor(settings: BotSettings, engine_settings: EngineSettings | None) -> 
             backend = RayBackend(
                 settings.ray_address,
                 app_name=settings.ray_app_name,
+                auth_token=settings.ray_auth_token.get_secret_value() if settings.ray_auth_token else None,
                 batch_timeout_s=engine_settings.request_timeout_s,
             )
             backend.connect()  # if the cluster is away, pictures get "busy" until it's back

@@ -75,6 +75,10 @@ class BotSettings(BaseSettings):
     ray_address: str | None = None
     # The name the application was deployed under: `serve run --name captioning ...`.
     ray_app_name: str = Field("captioning", min_length=1)
+    # The cluster's token, when it runs with token authentication (RAY_AUTH_MODE=token on every
+    # node, Ray 2.52 and later): the bot joins with it. Ray's own name for it, read here too so
+    # that it may sit in .env, which Ray never reads.
+    ray_auth_token: SecretStr | None = None
     # What one person's asks may make the bot say in a chat, in messages a minute (a file counts
     # one for every 4,096 characters): past it, one quiet notice, and the asks wait a minute.
     person_messages_per_minute: int = Field(10, ge=1, le=10_000)

@@ -14,6 +14,8 @@ backend knows no task: a new task needs nothing here.
   ``connected`` says which it is, for ``/healthz``. An application that goes away once
   connected (deleted, or failed) is the same: Serve's handle says so at once, not after the
   deadline. Serve's own queue being full (``max_queued_requests``) is Busy too.
+* A cluster that wants a token (``RAY_AUTH_MODE=token``, Ray 2.52 and later): ``auth_token``
+  is the one the bot joins with (its ``RAY_AUTH_TOKEN`` setting).
 
 Importing this module imports ray, not torch.
 """
@@ -21,6 +23,7 @@ Importing this module imports ray, not torch.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Any
@@ -33,12 +36,15 @@ from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 from ..capabilities import Capabilities
 from ..errors import Busy, InferenceError, InvalidImage, RequestTimeout, first_line
 
-__all__ = ["APP_NAME", "RayBackend"]
+__all__ = ["APP_NAME", "FAILED", "RayBackend"]
 
 log = logging.getLogger(__name__)
 
 # What `serve run --name captioning captioning.serving.ray_serve:app` calls the application.
 APP_NAME = "captioning"
+# The reason a replica gives for a picture the models failed on, alone (after its batch was
+# split and retried there): the client raises InferenceError for it, as the executor would.
+FAILED = "inference"
 # What the bot assumes until the application says otherwise: BLIP-2's kinds and size,
 # English only, no reading. Pictures sent meanwhile are answered "busy".
 UNKNOWN = Capabilities(sizes={"describe": 224, "describe_detailed": 224, "answer": 224, "translate": 0})
@@ -50,12 +56,13 @@ class RayBackend:
         address: str | None,
         *,
         app_name: str = APP_NAME,
+        auth_token: str | None = None,
         retries: int = 4,
         batch_timeout_s: float = 120.0,
         reconnect_every_s: float = 5.0,
         connect_timeout_s: float = 30.0,
     ) -> None:
-        self.address, self.app_name = address, app_name
+        self.address, self.app_name, self.auth_token = address, app_name, auth_token
         self.retries, self.batch_timeout_s = retries, batch_timeout_s
         self.reconnect_every_s, self.connect_timeout_s = reconnect_every_s, connect_timeout_s
         self.capabilities = UNKNOWN
@@ -82,6 +89,8 @@ class RayBackend:
             self._last_attempt = time.monotonic()
             try:
                 if not ray.is_initialized():
+                    if self.auth_token:
+                        _use_token(self.auth_token)
                     ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False)
                 handle = serve.get_app_handle(self.app_name)
                 info = handle.info.remote().result(timeout_s=self.connect_timeout_s)
@@ -157,8 +166,24 @@ class RayBackend:
         return again
 
 
+def _use_token(token: str) -> None:
+    """Token authentication for this process, as ``RAY_AUTH_MODE=token RAY_AUTH_TOKEN=...`` in
+    its environment would give it. Ray reads its configuration when it is imported (this module
+    imports it), so the configuration is read again, as ``ray.init`` itself does when it turns
+    token authentication on for a cluster it starts."""
+    # Compiled; its stubs leave these two out.
+    from ray._raylet import AuthenticationTokenLoader, Config  # type: ignore[attr-defined]
+
+    os.environ["RAY_AUTH_MODE"] = "token"
+    os.environ["RAY_AUTH_TOKEN"] = token
+    Config.initialize("")
+    AuthenticationTokenLoader.instance().reset_cache()
+
+
 def _outcome(result: Any) -> Any:
     if isinstance(result, dict) and "error" in result:
+        if result.get("reason") == FAILED:
+            return InferenceError(result["error"])
         return InvalidImage(result["error"], result.get("reason", "not_a_picture"))
     return result
 

@@ -19,7 +19,9 @@ Replicas and resources, from the environment too:
 Autoscaling aims at ``MAX_BATCH_SIZE`` requests in flight per replica: a replica is added when
 the ones there have more than a full batch each waiting, and removed when they idle.
 Every task goes through one batched method, ``run``: pictures arrive as bytes with their task,
-are decoded on the replica, and each kind in the batch is one ``Engine.run``.
+are decoded on the replica, and each kind in the batch is one ``Engine.run``. A batch the models
+fail on is split and retried on the replica, as the local executor does it
+(:func:`~captioning.serving.batches.run_isolated`): one request's failure is that request's.
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ from typing import Any
 from ray import serve
 from ray.serve import Application
 
-from ..errors import InvalidImage
+from ..errors import InferenceError, InvalidImage
 from ..settings import EngineSettings
-from .ray_backend import APP_NAME
+from .batches import run_isolated
+from .ray_backend import APP_NAME, FAILED
 
 __all__ = ["APP_NAME", "Captioner", "app", "build_app"]
 
@@ -87,7 +90,12 @@ class Captioner:
         return results
 
     def _each(self, kind: str, pictures: list[bytes], tasks: list[Any]) -> list[Any]:
-        """Decode each picture, run the good ones, and report the bad ones in their place."""
+        """Decode each picture, run the good ones, and report the bad ones in their place.
+
+        The good ones run as the local executor runs them (``run_isolated``): a batch the
+        models fail on (one picture or task they can't take, or out of memory) is split in
+        halves and retried, so only the request the failure belongs to gets it; Serve itself
+        would fail every request of the batch with the one exception."""
         results: list[Any] = [None] * len(pictures)
         good, prepared = [], []
         for i, (picture, task) in enumerate(zip(pictures, tasks, strict=True)):
@@ -99,10 +107,18 @@ class Captioner:
             except Exception:  # any other decode failure is this picture's alone too
                 results[i] = {"error": "The picture can't be read.", "reason": "damaged"}
         if good:
-            outcomes = self.engine.run(kind, prepared, [tasks[i] for i in good])
+            outcomes = run_isolated(self.engine.run, kind, prepared, [tasks[i] for i in good])
             for i, outcome in zip(good, outcomes, strict=True):
-                results[i] = outcome
+                results[i] = _sent(outcome)
         return results
+
+
+def _sent(outcome: Any) -> Any:
+    """An outcome as it travels back: a failure as {error, reason}, which the client turns
+    into the same exception (exceptions themselves don't survive pickling with their cause)."""
+    if isinstance(outcome, InferenceError):
+        return {"error": str(outcome), "reason": FAILED}
+    return outcome
 
 
 def build_app(args: dict[str, str] | None = None) -> Application:

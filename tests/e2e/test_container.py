@@ -200,6 +200,9 @@ def test_compose_yaml_reads_and_fits_the_image(tmp_path, profile):
     and its volumes, environment and ports fit the image the Containerfile builds."""
     shutil.copy(ROOT / "compose.yaml", tmp_path / "compose.yaml")
     shipped_env(tmp_path)
+    ray_token = "0f" * 32  # as the README has it added to .env for the cluster
+    env = (tmp_path / ".env").read_text()
+    (tmp_path / ".env").write_text(env.replace("\nRAY_AUTH_TOKEN=\n", f"\nRAY_AUTH_TOKEN={ray_token}\n"))
     result = subprocess.run(
         [podman_compose(), *profile, "config"], cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
@@ -221,5 +224,10 @@ def test_compose_yaml_reads_and_fits_the_image(tmp_path, profile):
         assert set(config["services"]) == {"bot", "ray-head", "ray-worker"}
         assert config["networks"]["ray"]["internal"] is True
         assert config["services"]["ray-head"]["networks"] == ["ray"]
+        # Ray's token authentication on both nodes, with the token of .env (the head and the bot
+        # read .env themselves; the worker is handed it).
+        head, worker = config["services"]["ray-head"], config["services"]["ray-worker"]
+        assert head["environment"]["RAY_AUTH_MODE"] == worker["environment"]["RAY_AUTH_MODE"] == "token"
+        assert head["env_file"] == [".env"] and worker["environment"]["RAY_AUTH_TOKEN"] == ray_token
     else:
         assert set(config["services"]) == {"bot"}

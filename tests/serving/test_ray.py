@@ -37,8 +37,16 @@ psutil = pytest.importorskip("psutil")
 pytestmark = [pytest.mark.ray, pytest.mark.xdist_group("ray")]
 
 # Everything on 127.0.0.1: in its single-machine mode Ray gives the node the loopback
-# address. Ray reads this when it is imported, so the fixture sets it before the import.
-RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+# address. The cluster wants a token, as the README sets one up: these tests and their bots
+# join it with the token. Ray reads all this when it is imported, so the fixture sets it
+# before the import.
+TOKEN = secrets.token_hex(32)
+RAY_ENV = {
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_AUTH_MODE": "token",
+    "RAY_AUTH_TOKEN": TOKEN,
+}
 TAG = secrets.token_hex(3)
 APP = f"captioning-test-{TAG}"
 
@@ -142,8 +150,10 @@ def cluster():
         ray = importlib.import_module("ray")
         serve = importlib.import_module("ray.serve")
         import ray._private.ray_constants as constants
+        from ray._raylet import AuthenticationMode, get_authentication_mode
 
         assert not constants.ENABLE_RAY_CLUSTER, "ray was imported before RAY_ENV was set"
+        assert get_authentication_mode() == AuthenticationMode.TOKEN
         head = Cluster()
         try:
             import os
@@ -300,6 +310,72 @@ async def test_the_text_in_a_picture_is_read_through_ray(telegram, captioning_ap
     assert text["text"] == "Text in the picture:\nBUS 42\nCITY CENTRE"  # read on a replica, in int8
 
 
+async def test_a_bot_process_joins_the_cluster_with_the_token_in_its_env_file(
+    telegram, captioning_app, bot_processes, tiny_model_dirs, tmp_path
+):
+    """The cluster wants a token (RAY_AUTH_MODE=token): `python -m bot` joins it with the
+    RAY_AUTH_TOKEN of its .env file, which Ray itself never reads."""
+    from tests.support.processes import bot_env
+
+    env = bot_env(telegram, tiny_model_dirs, tmp_path, CAPTION_BACKEND="ray")
+    for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN"):
+        env.pop(name, None)  # the .env file alone has the token
+    env.update(RAY_ADDRESS=captioning_app.address, RAY_APP_NAME=APP)
+    (tmp_path / ".env").write_text(f"RAY_AUTH_TOKEN={TOKEN}\n")
+    bot = await bot_processes(env)
+    await bot.until_ready(telegram)
+    await telegram.push(telegram.message(9, photo=telegram.photo(pictures.jpeg("blue"))))
+    assert "A blue square." in await description_for(telegram, 9)
+    await bot.stop()
+
+
+def padded_png(color: str, padding: int) -> bytes:
+    """A small picture whose size in bytes is its own: a text chunk of ``padding`` bytes."""
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("padding", "x" * padding)
+    return pictures.encode(pictures.solid(color), "PNG", pnginfo=info)
+
+
+async def test_a_request_the_models_fail_on_fails_alone_in_its_replica_batch(captioning_app):
+    """The replicas split and retry a failing batch, as the local executor does: a question
+    in a language they have no model for (French) fails in the models' run, and the other
+    questions of the same replica batch are still answered."""
+    from captioning import InferenceError
+    from captioning.questions import Question
+    from captioning.serving.ray_backend import RayBackend
+    from captioning.tasks import Answer
+
+    backend = RayBackend(captioning_app.address, app_name=APP)
+    assert await asyncio.to_thread(backend.connect)
+    colors = ["red", "green", "blue", "yellow"]
+    questions = [Question("what color is it?"), Question("¿de qué color es?", "es")] * 2
+    bad = 1
+    questions[bad] = Question("de quelle couleur ?", "fr")
+    tasks = [Answer(q, ("es",)) for q in questions]
+    for attempt in range(4):  # until the bad one shares a replica batch (Serve spreads them)
+        # Sizes no other test sends, whose sums tell every batch of them apart in the log.
+        data = [padded_png(c, 20_000 * (attempt + 2) + 1000 * 2**i) for i, c in enumerate(colors)]
+        batches = {
+            f"(answer {n}; {sum(len(data[i]) for i in group)} bytes)": group
+            for n in range(1, 5)
+            for group in itertools.combinations(range(4), n)
+        }
+        outcomes = await asyncio.to_thread(backend.run, "answer", data, tasks)
+        assert isinstance(outcomes[bad], InferenceError)
+        answers = [getattr(o, "english", o) for i, o in enumerate(outcomes) if i != bad]
+        assert answers == [c for i, c in enumerate(colors) if i != bad]
+        assert outcomes[3].translations == {"es": "amarillo"}
+        lines = captioning_app.replica_log_lines(APP)
+        # A set: a replica's log line may be in more than one of its log files.
+        ran = {group for line in lines for tail, group in batches.items() if tail in line}
+        assert sorted(i for group in ran for i in group) == [0, 1, 2, 3]
+        if any(bad in group and len(group) > 1 for group in ran):
+            return
+    pytest.fail(f"the failing question never shared a replica batch: {ran}")
+
+
 async def test_killing_the_replicas_mid_batch_still_gets_the_photo_described(
     telegram, captioning_app, tmp_path, caplog
 ):
@@ -392,6 +468,7 @@ async def test_an_app_that_vanishes_once_connected_is_busy_within_seconds_then_r
     from captioning import Busy
     from captioning.serving.executor import Executor
     from captioning.serving.ray_backend import RayBackend
+    from captioning.tasks import Describe
 
     name = f"captioning-vanishing-{TAG}"
     await asyncio.to_thread(deploy, name, tiny_model_dirs, 1)
@@ -400,18 +477,18 @@ async def test_an_app_that_vanishes_once_connected_is_busy_within_seconds_then_r
     executor = Executor(EngineSettings.from_env({}), engine_factory=lambda: backend, warmup=False)
     await executor.start()
     try:
-        assert "red square" in (await executor.submit(pictures.jpeg("red")).result()).english
+        assert "red square" in (await executor.submit(pictures.jpeg("red"), Describe()).result()).english
         await asyncio.to_thread(serve.delete, name)
         started = time.monotonic()
         with pytest.raises(Busy):
-            await executor.submit(pictures.jpeg("red")).result()
+            await executor.submit(pictures.jpeg("red"), Describe()).result()
         assert time.monotonic() - started < 10  # not REQUEST_TIMEOUT_S (120 s)
         assert not backend.connected  # /healthz says so, and the next batch reconnects
         await asyncio.to_thread(deploy, name, tiny_model_dirs, 1)
         described = None
         for _ in range(60):  # the backend reconnects on a batch at least 0.5 s after its last try
             with contextlib.suppress(Busy):
-                described = (await executor.submit(pictures.jpeg("green")).result()).english
+                described = (await executor.submit(pictures.jpeg("green"), Describe()).result()).english
                 break
             await asyncio.sleep(0.5)
         assert described == "a green square" and backend.connected
