@@ -120,6 +120,8 @@ def _message_handlers() -> list[MessageHandler | CallbackQueryHandler]:
         MessageHandler(NEW & filters.Document.ALL, photos.on_document),
         # A reply is a question about the picture (or the bot's description of it).
         MessageHandler(text & filters.REPLY, limited(asking.on_reply_text)),
+        # Not a reply, in a private chat: a follow-up question about the last picture, if asked soon.
+        MessageHandler(text & filters.ChatType.PRIVATE, limited(asking.on_follow_up)),
         MessageHandler(other, commands.on_private_other),
     ]
 

@@ -85,6 +85,9 @@ class BotSettings(BaseSettings):
     # The text read from pictures (letters, prescriptions), and its translations, is kept this
     # long for the same picture read again, and then forgotten; descriptions, 30 days.
     read_text_kept_hours: float = Field(24.0, gt=0, le=30 * 24)
+    # In a private chat, a question sent this soon after the bot's last answer about a picture
+    # (not as a reply) is about that picture (or album); 0 turns that off.
+    follow_up_minutes: float = Field(10.0, ge=0, le=24 * 60)
     # On SIGTERM, work in flight gets this long to finish; the rest stays journaled for the
     # next start. Keep it under the supervisor's stop timeout (systemd's is 90 s).
     shutdown_grace_s: float = Field(30.0, ge=0, le=3600)

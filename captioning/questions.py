@@ -49,6 +49,10 @@ _OPENINGS = frozenset(
 )
 
 
+# Words a follow-up question may open with before its question word.
+_LEADS = frozenset("and so but also then okay ok y e pero entonces también vale".split())  # noqa: SIM905
+
+
 @dataclass(frozen=True)
 class Question:
     """A question about one picture, as asked, and the language it was asked in."""
@@ -68,6 +72,8 @@ def looks_like_a_question(text: str) -> bool:
     if "?" in text or "¿" in text:
         return True
     words = re.findall(r"[\w'\u2019]+", text.lower())
+    if words and words[0] in _LEADS:  # "and what is she holding?", "y qué lleva"
+        words = words[1:]
     return bool(words) and words[0].replace("\u2019", "'") in _OPENINGS
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 
 from telegram import Message, Update, User
 from telegram.error import TelegramError
@@ -45,7 +46,7 @@ from ..updates.journal import Deferred
 from .delivery import Delivery
 from .tasks import Mode, Outgoing, obtain, owner_id, problem
 
-__all__ = ["answer_caption", "ask", "on_reply_text"]
+__all__ = ["answer_caption", "ask", "on_follow_up", "on_reply_text"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,21 @@ async def on_reply_text(update: Update, context: BotContext) -> None:
         await message.reply_text(text_of("ask_how", ui))
         return
     await ask(message, text, pictures, context, user)
+
+
+async def on_follow_up(update: Update, context: BotContext) -> None:
+    """Text in a private chat that isn't a reply: a question ("and what is she holding?") sent
+    within FOLLOW_UP_MINUTES of the bot's last answer about a picture is about that picture
+    (or album); anything else points the way to what the bot does."""
+    message, svc = message_of(update), context.services
+    text = " ".join((message.text or "").split())
+    minutes = svc.settings.follow_up_minutes
+    if minutes and looks_like_a_question(text):
+        pictures = await svc.store.latest_pictures(message.chat_id, time.time() - minutes * 60)
+        if pictures:
+            await ask(message, text, pictures, context, update.effective_user)
+            return
+    await message.reply_text(text_of("send_a_photo", user_language(update.effective_user)))
 
 
 async def answer_caption(message: Message, context: BotContext) -> None:

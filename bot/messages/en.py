@@ -41,8 +41,8 @@ MESSAGES: dict[str, str] = {
         "In a group, I describe every photo I can see while auto is on.\n\n"
         "Questions: reply to my description with a question "
         '("what color is the car?"), and I answer about that photo. In a private chat you '
-        "can also reply to the photo itself, or send the photo with your question as its "
-        "caption. In a group, I answer replies to me that ask "
+        "can also reply to the photo itself, send the photo with your question as its "
+        "caption, or just ask, without replying, soon after my answer. In a group, I answer replies to me that ask "
         'something ("what is he holding?", "describe the background"), not "thanks".\n\n'
         "Commands:\n"
         "/describe - reply to a photo with it to have it described\n"

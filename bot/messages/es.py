@@ -34,7 +34,8 @@ MESSAGES: dict[str, str] = {
         "breve. En un grupo, describo cada foto que veo mientras auto esté activado.\n\n"
         "Preguntas: responde a mi descripción con una pregunta "
         '("¿de qué color es el coche?"), y te respondo sobre esa foto. En un chat privado '
-        "también puedes responder a la foto, o enviarla con tu pregunta como pie de foto. "
+        "también puedes responder a la foto, enviarla con tu pregunta como pie de foto, o "
+        "simplemente preguntar, sin responder, poco después de mi respuesta. "
         "En un grupo, contesto las respuestas a mis "
         'mensajes que preguntan o piden algo ("¿qué tiene en la mano?", "describe el '
         'fondo"), no un "gracias".\n\n'

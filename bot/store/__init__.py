@@ -140,6 +140,9 @@ class Store:
     async def pictures_of(self, chat_id: int, message_id: int) -> list[PictureRef]:
         return await self._run(Database.pictures_of, chat_id, message_id)
 
+    async def latest_pictures(self, chat_id: int, since: float) -> list[PictureRef]:
+        return await self._run(Database.latest_pictures, chat_id, since)
+
     async def forget_reply(self, chat_id: int, message_id: int) -> None:
         await self._run(Database.forget_reply, chat_id, message_id)
 

@@ -76,6 +76,16 @@ class Replies:
         )
         return [PictureRef(*row) for row in rows]
 
+    def latest_pictures(self, chat_id: int, since: float) -> list[PictureRef]:
+        """The pictures the bot's latest message about any, in the chat since ``since`` (a
+        time), is about: what a follow-up question without a reply asks about."""
+        row = self._db.execute(
+            "SELECT message_id FROM reply_pictures WHERE chat_id = ? AND created_at >= ? "
+            "ORDER BY created_at DESC, message_id DESC LIMIT 1",
+            (chat_id, since),
+        ).fetchone()
+        return self.pictures_of(chat_id, row[0]) if row else []
+
     def forget_reply(self, chat_id: int, message_id: int) -> None:
         """The bot's message was deleted: nothing can reply to it, or press its buttons, any more."""
         for table in ("reply_pictures", "reply_owner"):

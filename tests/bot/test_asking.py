@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import pytest
@@ -241,3 +242,25 @@ async def test_a_short_question_counts_in_the_askers_own_language(telegram, exec
         answers = await asked(telegram, 5, "combien ?", photo, language="fr")
     assert answers[-1]["text"] == "I can't take questions in Français here; please ask in English."
     assert len(describer.submitted) == 1  # only the description
+
+
+async def test_a_question_soon_after_a_photo_needs_no_reply_in_private(telegram, executor, tmp_path):
+    async with running_bot(telegram, tmp_path / "state", executor, follow_up_minutes=0.02):
+        await described(telegram, 5, "red")
+        for count, text in enumerate(("what color is it?", "and is it a square?", "thanks!"), start=2):
+            await telegram.push(telegram.message(5, text=text))
+            await telegram.wait_for("sendMessage", count=count, chat_id=5)
+        await asyncio.sleep(1.3)  # past FOLLOW_UP_MINUTES (1.2 s here)
+        await telegram.push(telegram.message(5, text="what color is it?"))
+        [_, color, square, thanks, late] = await telegram.wait_for("sendMessage", count=5, chat_id=5)
+    assert color["text"] == "Answer: Red.\nRespuesta: Rojo."
+    assert square["text"] == "Answer: Yes.\nRespuesta: Sí."
+    assert thanks["text"].startswith("Send me a photo") and late["text"].startswith("Send me a photo")
+
+
+async def test_in_groups_only_replies_are_questions(telegram, executor, tmp_path):
+    async with running_bot(telegram, tmp_path / "state", executor):
+        await described(telegram, -100, "red", user_id=12)
+        question = await telegram.push(telegram.message(-100, user_id=12, text="what color is it?"))
+        await until_handled(tmp_path / "state", question)
+    assert telegram.count("sendMessage", -100) == 1

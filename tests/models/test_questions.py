@@ -104,6 +104,8 @@ def test_language_detection_is_limited_to_the_languages_given():
         "qué dice el cartel",
         "dime cuántas personas hay",
         "Is it raining",
+        "and what is she holding",
+        "y qué lleva en la mano",
     ],
 )
 def test_questions_and_requests_look_like_questions(text):
