@@ -141,6 +141,7 @@ ACTIONS = Actions(
         Action("translate", button=translating.on_translate, under=("text",)),
         Action("auto", command=commands.auto_command),
         Action("autoread", command=commands.autoread_command, needs="read"),
+        Action("detail", command=commands.detail_command, needs="describe_detailed"),
         Action("lang", command=commands.lang_command, button=buttons.on_lang, pattern=r"^lang:[a-z]{2}$"),
         Action("forget", command=commands.forget_command),
         Action("help", command=commands.help_command, aliases=("start",)),

@@ -133,7 +133,8 @@ class BotContext(CallbackContext[ExtBot, dict, dict, Services]):
         return self._chat_settings[chat_id]
 
     async def change_chat(self, chat_id: int, **changes: Any) -> ChatSettings:
-        """Change the chat's settings (``auto``, ``autoread``, ``languages``) and say what they are now."""
+        """Change the chat's settings (``auto``, ``autoread``, ``languages``, ``detailed``) and
+        say what they are now."""
         settings = await self.services.store.change_chat(chat_id, **changes)
         self._chat_settings[chat_id] = settings
         return settings

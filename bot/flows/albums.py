@@ -68,7 +68,10 @@ async def _answer_album(
     languages = await context.languages(leader.chat, person)
     size = svc.capabilities.input_size("describe")
     pictures = [picture_file(m, size) for m in members]
-    task = Describe(languages=translations(languages))
+    detailed = (await context.chat_settings(leader.chat_id)).detailed and svc.capabilities.can(
+        "describe_detailed"
+    )
+    task = Describe(detailed, translations(languages))
     results: list[Translated | BaseException] = await asyncio.gather(
         *(obtain(context, m, p, task, mode=mode) for m, p in zip(members, pictures, strict=True)),
         return_exceptions=True,

@@ -17,6 +17,7 @@ from ..messages import message, user_language
 __all__ = [
     "auto_command",
     "autoread_command",
+    "detail_command",
     "forget_command",
     "help_command",
     "lang_command",
@@ -27,6 +28,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 LANGUAGE_CODE = re.compile(r"[a-z]{2}")
+# /detail's words, in each interface language.
+DETAIL = {"short": "short", "long": "long", "corto": "short", "breve": "short", "largo": "long"}
 
 
 async def help_command(update: Update, context: BotContext) -> None:
@@ -66,6 +69,19 @@ async def auto_command(update: Update, context: BotContext) -> None:
 async def autoread_command(update: Update, context: BotContext) -> None:
     """/autoread on|off: read the text of pictures that are mostly text without being asked."""
     await _switch(update, context, "autoread")
+
+
+async def detail_command(update: Update, context: BotContext) -> None:
+    """/detail short|long: one sentence for each picture in this chat, or a paragraph."""
+    chat_id, ui = chat_of(update).id, user_language(update.effective_user)
+    choice = DETAIL.get((context.args or [""])[0].lower())
+    if choice is None:
+        state = "long" if (await context.chat_settings(chat_id)).detailed else "short"
+        await message_of(update).reply_text(message("detail_usage", ui, state=message(f"detail.{state}", ui)))
+        return
+    if await _may_change_settings(update, context):
+        await context.change_chat(chat_id, detailed=choice == "long")
+        await message_of(update).reply_text(message(f"detail_{choice}", ui))
 
 
 async def _switch(update: Update, context: BotContext, name: str) -> None:

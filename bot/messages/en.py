@@ -51,9 +51,10 @@ MESSAGES: dict[str, str] = {
         "/auto on|off - describe every photo in this chat, or only when asked\n"
         "/autoread on|off - read out pictures that are mostly text without being asked\n"
         "/lang - the languages of the descriptions (/lang en es, say)\n"
+        "/detail short|long - one sentence for each picture, or a paragraph\n"
         "/forget - delete everything I keep about this chat\n"
         "/help - this message\n\n"
-        "In groups, only admins can change /auto and /lang, and use /forget. Telegram hides most group "
+        "In groups, only admins can change /auto, /lang and /detail, and use /forget. Telegram hides most group "
         "messages from bots: make me an admin (or turn my privacy mode off with "
         "@BotFather) so I can see every photo.\n\n"
         "Privacy: pictures are never stored. For 30 days I keep Telegram's ids of the "
@@ -134,6 +135,12 @@ MESSAGES: dict[str, str] = {
     "command.autoread": "on|off: read out pictures that are mostly text",
     "command.lang": "The languages of the descriptions",
     "command.help": "What I do and what I keep",
+    "command.detail": "Short or detailed descriptions",
+    "detail_usage": "Use /detail short or /detail long. Now: {state}.",
+    "detail.short": "short",
+    "detail.long": "long",
+    "detail_short": "Descriptions here will be short: one sentence for each picture.",
+    "detail_long": "Descriptions here will be detailed: more about each picture.",
     "command.where": "Where things are in a photo",
     "where": "Where things are (automatic)",
     "no_where": "I couldn't find anything to place in this picture.",

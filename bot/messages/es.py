@@ -4,7 +4,7 @@ from .en import FORMATS
 
 # The commands' names in this language, where they differ from the action's own: /leer is
 # /read, and the bot answers to both.
-COMMANDS: dict[str, str] = {"read": "leer", "forget": "olvidar", "where": "donde"}
+COMMANDS: dict[str, str] = {"read": "leer", "forget": "olvidar", "where": "donde", "detail": "detalle"}
 
 MESSAGES: dict[str, str] = {
     "description": "Descripción automática",
@@ -46,9 +46,10 @@ MESSAGES: dict[str, str] = {
         "/auto on|off - describir cada foto del chat, o solo cuando se pida\n"
         "/autoread on|off - leer sin que lo pidan las imágenes que son sobre todo texto\n"
         "/lang - los idiomas de las descripciones (/lang en es, por ejemplo)\n"
+        "/detalle corto|largo - una frase por imagen, o un párrafo\n"
         "/olvidar - borrar todo lo que guardo de este chat\n"
         "/help - este mensaje\n\n"
-        "En los grupos, solo los administradores pueden cambiar /auto y /lang, y usar /olvidar. Telegram "
+        "En los grupos, solo los administradores pueden cambiar /auto, /lang y /detalle, y usar /olvidar. Telegram "
         "oculta a los bots la mayoría de los mensajes de un grupo: hazme administrador "
         "(o desactiva mi modo de privacidad con @BotFather) para que vea todas las fotos.\n\n"
         "Privacidad: nunca guardo las imágenes. Durante 30 días guardo los identificadores "
@@ -127,6 +128,12 @@ MESSAGES: dict[str, str] = {
     "command.autoread": "on|off: leer las imágenes que son sobre todo texto",
     "command.lang": "Los idiomas de las descripciones",
     "command.help": "Qué hago y qué guardo",
+    "command.detail": "Descripciones breves o detalladas",
+    "detail_usage": "Usa /detalle corto o /detalle largo. Ahora: {state}.",
+    "detail.short": "corto",
+    "detail.long": "largo",
+    "detail_short": "Aquí las descripciones serán breves: una frase por imagen.",
+    "detail_long": "Aquí las descripciones serán detalladas: más sobre cada imagen.",
     "command.where": "Dónde está cada cosa en una foto",
     "where": "Dónde está cada cosa (automático)",
     "no_where": "No encontré nada que situar en esta imagen.",

@@ -46,6 +46,7 @@ class ChatSettings:
     auto: bool = True  # describe every photo it sees, without being asked
     languages: tuple[str, ...] | None = None  # None: the bot's default for the chat
     autoread: bool = True  # read out the text of pictures that are mostly text
+    detailed: bool = False  # a paragraph for each picture, not one sentence (/detail long)
 
 
 class Database(Replies):
@@ -69,15 +70,15 @@ class Database(Replies):
 
     def chat_settings(self, chat_id: int) -> ChatSettings:
         row = self._db.execute(
-            "SELECT auto, languages, autoread FROM chats WHERE chat_id = ?", (chat_id,)
+            "SELECT auto, languages, autoread, detailed FROM chats WHERE chat_id = ?", (chat_id,)
         ).fetchone()
         if row is None:
             return ChatSettings()
         languages = tuple(row[1].split(",")) if row[1] else None
-        return ChatSettings(bool(row[0]), languages, bool(row[2]))
+        return ChatSettings(bool(row[0]), languages, bool(row[2]), bool(row[3]))
 
     def set_chat(self, chat_id: int, field: str, value: Any) -> None:
-        if field not in ("auto", "languages", "autoread"):
+        if field not in ("auto", "languages", "autoread", "detailed"):
             raise ValueError(f"no chat setting {field!r}")
         if field == "languages":
             value = ",".join(value) if value else None
@@ -121,8 +122,8 @@ class Database(Replies):
         self._db.execute("BEGIN IMMEDIATE")
         try:
             self._db.execute(
-                "INSERT OR REPLACE INTO chats (chat_id, auto, languages, autoread) "
-                "SELECT ?, auto, languages, autoread FROM chats WHERE chat_id = ?",
+                "INSERT OR REPLACE INTO chats (chat_id, auto, languages, autoread, detailed) "
+                "SELECT ?, auto, languages, autoread, detailed FROM chats WHERE chat_id = ?",
                 (new, old),
             )
             self._db.execute("DELETE FROM chats WHERE chat_id = ?", (old,))

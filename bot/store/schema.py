@@ -104,6 +104,10 @@ _MIGRATIONS: list[str] = [
     CREATE INDEX sent_picture ON sent (chat_id, picture, answer);
     CREATE INDEX sent_age ON sent (created_at);
     """,
+    # 4: short or detailed descriptions, per chat (/detail).
+    """
+    ALTER TABLE chats ADD COLUMN detailed INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 VERSION = len(_MIGRATIONS)

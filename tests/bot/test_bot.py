@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 
 from bot.pictures import choose_photo_size
+from captioning import Describe
 from tests.support import pictures
 from tests.support.bot_harness import FAST, running_bot
 from tests.support.describers import Wrapped, slowed
@@ -370,6 +371,7 @@ async def test_commands_are_registered_in_both_languages(telegram, bot):
         "read",
         "auto",
         "autoread",
+        "detail",
         "lang",
         "forget",
         "help",
@@ -379,6 +381,7 @@ async def test_commands_are_registered_in_both_languages(telegram, bot):
         "leer",
         "auto",
         "autoread",
+        "detalle",
         "lang",
         "olvidar",
         "help",
@@ -570,3 +573,33 @@ async def test_one_person_cant_make_the_bot_flood_a_group(telegram, executor, tm
     texts = [m["text"] for m in telegram.sent("sendMessage", chat_id=GROUP)]
     assert len(texts) == 6
     assert texts[4] == "You're asking faster than this chat can take: I'll answer you again in a minute."
+
+
+async def test_detail_long_gives_each_picture_the_detailed_description(telegram, executor, tmp_path):
+    describer = Wrapped(executor)
+    async with running_bot(telegram, tmp_path / "state", describer):
+        await telegram.push(telegram.message(5, text="/detail long", entities=command("/detail long")))
+        [done] = await telegram.wait_for("sendMessage", chat_id=5)
+        await telegram.push(telegram.message(5, photo=telegram.photo(pictures.jpeg("red"))))
+        [_, description] = await telegram.wait_for("sendMessage", count=2, chat_id=5)
+        await telegram.push(telegram.message(5, language="es", text="/detalle", entities=command("/detalle")))
+        [*_, state] = await telegram.wait_for("sendMessage", count=3, chat_id=5)
+    assert done["text"] == "Descriptions here will be detailed: more about each picture."
+    assert [s["task"] for s in describer.submitted] == [Describe(True, ("es",))]
+    assert "A red square" in description["text"]
+    assert [b["callback_data"] for b in description["reply_markup"]["inline_keyboard"][0]] == [
+        "read",
+        "delete",
+    ]
+    assert state["text"] == "Usa /detalle corto o /detalle largo. Ahora: largo."
+
+
+async def test_in_groups_only_admins_set_the_detail(telegram, bot):
+    telegram.members[(GROUP, ADMIN)] = "administrator"
+    for user in (MEMBER, ADMIN):
+        await telegram.push(
+            telegram.message(GROUP, user_id=user, text="/detail long", entities=command("/detail"))
+        )
+    refused, done = await telegram.wait_for("sendMessage", count=2, chat_id=GROUP)
+    assert refused["text"] == "Only this group's admins can change that."
+    assert done["text"].startswith("Descriptions here will be detailed")
