@@ -4,8 +4,10 @@ faster on the CPU (int8 by default: several times transformers' speed; docs/benc
 The Marian folder (or hub id, downloaded by :mod:`captioning.hub`) is converted on first use
 into ``CT2_CACHE_DIR``, keyed by the model's files, the compute type and the ctranslate2
 version, and reused after; the conversions are kept as the int8 models are
-(:class:`~captioning.derived.DerivedFiles`: written whole, made once, pruned by use). The
-conversion keeps what transformers does:
+(:class:`~captioning.derived.DerivedFiles`: written whole and flushed to disk, made once,
+pruned by use, trusted only when this account alone can write it). A conversion that can't be
+loaded (a file cut short or removed) is said in one line and converted again. The conversion
+keeps what transformers does:
 
 * the decoder starts from the ``<pad>`` embedding, as ``MarianMTModel`` does. (The stock
   converter starts it from zeros, which agrees only where that row is zero: true of the
@@ -30,7 +32,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -188,13 +191,15 @@ class CTranslate2Model:
 
         source = Path(locate(ref_name, role=role, setting=setting))
         options = translator_options(device, settings.ct2_compute_type, threads=threads)
-        try:
-            folder = _converted(
-                Path(settings.ct2_cache_dir).expanduser(), source, options["compute_type"], ref_name
-            )
+
+        def load(folder: Path) -> None:
             self.decoding = json.loads((folder / _DECODING).read_text(encoding="utf-8"))
             self.tokenizer = MarianTokenizer.from_pretrained(folder / _TOKENIZER)
             self.translator = ct2.Translator(str(folder), **options)
+
+        try:
+            cache = Path(settings.ct2_cache_dir).expanduser()
+            _converted(cache, source, options["compute_type"], ref_name, load)
         except ModelLoadError:
             raise
         except Exception as exc:
@@ -204,17 +209,54 @@ class CTranslate2Model:
         self.name = ref_name
 
 
-def _converted(cache_dir: Path, source: Path, compute_type: str, name: str) -> Path:
-    """The folder of ``source``'s conversion, converted first (once, by one process) if need be."""
+def _converted(
+    cache_dir: Path, source: Path, compute_type: str, name: str, load: Callable[[Path], None]
+) -> None:
+    """``load(folder)`` of ``source``'s conversion: the one in the cache, converted first (once,
+    by one process) if need be. A damaged one (a file cut short or gone, or one another account
+    could write) is said in one line and converted again; without a cache this account alone
+    can write, or without its lock, the conversion is made in a private folder, loaded, and
+    removed."""
     files, entry = conversion(cache_dir, source, compute_type)
-    if not (entry.path / _DECODING).exists():
-        with files.locked(entry, name):
-            if not (entry.path / _DECODING).exists():  # another process may have done it meanwhile
+    if not files.usable(name):
+        return _converted_privately(source, compute_type, load)
+    if _load_entry(files, entry, load) is not None:
+        with files.locked(entry, name) as locked:
+            if not locked:
+                return _converted_privately(source, compute_type, load)
+            problem = _load_entry(files, entry, load)  # another process may have made it meanwhile
+            if problem is not None:
+                if problem:
+                    log.warning("Can't load %s (%s); converting %s again.", entry.path, problem, name)
+                    files.discard(entry)
                 log.info("Converting %s to CTranslate2 (%s), once: %s", name, compute_type, entry.path)
                 files.write(entry, lambda target: convert(source, target, compute_type))
+                load(entry.path)
     files.used(entry)
     files.prune(entry)
-    return entry.path
+    return None
+
+
+def _load_entry(files: DerivedFiles, entry: Entry, load: Callable[[Path], None]) -> str | None:
+    """None once ``load`` has loaded the entry; else why not: "" where there is none, or what
+    is wrong with the one there."""
+    if not entry.path.exists():
+        return ""
+    try:
+        problem = files.distrusted(entry)
+        if problem:  # anyone could have put any model there
+            return problem
+        load(entry.path)
+    except Exception as exc:  # a file cut short or removed: converted again
+        return first_line(exc, 200) or type(exc).__name__
+    return None
+
+
+def _converted_privately(source: Path, compute_type: str, load: Callable[[Path], None]) -> None:
+    """``source`` converted into a folder of this process's own, loaded (into memory), and removed."""
+    with tempfile.TemporaryDirectory(prefix="ct2-") as name:
+        convert(source, Path(name) / "model", compute_type)
+        load(Path(name) / "model")
 
 
 class CTranslate2Translator:
