@@ -16,6 +16,16 @@ and the CTranslate2 conversions (``CT2_CACHE_DIR``) share this one way of keepin
   model that nothing has used for ``unused_days`` (another revision, torch or transformers,
   since gone) are removed, and so are the temporary files and folders of writers that died.
   Only names this module writes can match.
+* **Capped.** With ``max_bytes``, the entries least recently used go, whatever their model,
+  until the folder holds no more than that (never the entry just used).
+* **Trusted as OpenSSH trusts ~/.ssh.** An entry is read without any check of its contents (a
+  hash would cost a full read of 4 GB), so what is trusted is who can write it: the folder
+  and every entry must belong to the account that runs the service and be writable by no
+  one else. A folder that isn't is refused in one line, and the caller makes its model
+  without keeping it; an entry that isn't is one line, removed and made again. The lock is
+  opened without following a link (``O_NOFOLLOW``), and what is written is writable by its
+  owner only. So the folder is shared between the processes of one service account (its
+  replicas, its restarts), not between accounts.
 """
 
 from __future__ import annotations
@@ -37,7 +47,7 @@ from typing import Any
 
 from .errors import first_line
 
-__all__ = ["DerivedFiles", "Entry", "fsync_tree"]
+__all__ = ["DerivedFiles", "Entry", "fsync_tree", "size_of"]
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +79,40 @@ class DerivedFiles:
         suffix: str = "",
         unused_days: int = 14,
         verbs: tuple[str, str] = ("makes", "making"),
+        max_bytes: int | None = None,
+        owner: int | None = None,
     ) -> None:
         self.folder, self.suffix, self.unused_days = Path(folder).expanduser(), suffix, unused_days
         # How the log says what is done to make an entry: ("quantizes", "quantizing"), say.
         self.verbs = verbs
+        self.max_bytes = max_bytes
+        # The account the folder and its entries must belong to: this process's.
+        self.owner = os.geteuid() if owner is None else owner
+
+    def usable(self, what: str) -> bool:
+        """Whether the folder may be used: made (private) if missing, and belonging to
+        :attr:`owner` and writable by no one else. Else False, after one warning (``what``:
+        the model, for the log)."""
+        try:
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            problem = _distrust(self.folder.stat(), self.owner)
+        except OSError as exc:
+            problem = first_line(exc, 200)
+        if problem:
+            log.warning("Not using %s: %s; %s %s without it.", self.folder, problem, self.verbs[1], what)
+        return not problem
+
+    def distrusted(self, entry: Entry) -> str | None:
+        """Why ``entry`` (in place) can't be trusted, or None: it, or a file in it, belongs to
+        another account or can be written by one."""
+        paths = [entry.path]
+        if entry.path.is_dir() and not entry.path.is_symlink():
+            paths += sorted(entry.path.rglob("*"))
+        for path in paths:
+            problem = _distrust(path.lstat(), self.owner)
+            if problem:
+                return problem if path == entry.path else f"{path.relative_to(entry.path)} in it: {problem}"
+        return None
 
     def entry(self, name: str, identity: dict[str, Any], key: dict[str, Any]) -> Entry:
         """The entry of ``name`` (how people know the model), whose ``identity`` names the model
@@ -91,7 +131,8 @@ class DerivedFiles:
         with contextlib.ExitStack() as held:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+                # Never through a link: one planted there would make this create its target.
+                handle = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
                 held.callback(os.close, handle)  # closed, the lock is let go (also by a process that dies)
                 try:
                     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -122,6 +163,7 @@ class DerivedFiles:
         made = temporary / "entry"
         try:
             make(made)
+            _owner_writes_only(made)
             fsync_tree(made)
             try:
                 os.replace(made, entry.path)
@@ -131,6 +173,11 @@ class DerivedFiles:
             _fsync_folder(entry.path.parent)
         finally:
             shutil.rmtree(temporary, ignore_errors=True)
+
+    def discard(self, entry: Entry) -> None:
+        """Removes ``entry`` (a damaged one, under its lock), so that it can be made again."""
+        with contextlib.suppress(FileNotFoundError):
+            _remove(entry.path)
 
     def used(self, entry: Entry) -> None:
         """Marks ``entry`` used now, so pruning keeps it (a read-only folder: nothing)."""
@@ -154,6 +201,58 @@ class DerivedFiles:
                         _remove(Path(item.path))
                         if is_kept:
                             log.info("Removed %s: unused for %d days.", item.path, self.unused_days)
+
+    def evict(self, keep: Entry) -> None:
+        """The entries least recently used removed until the folder holds no more than
+        ``max_bytes`` (``keep`` stays, whatever its size)."""
+        if self.max_bytes is None:
+            return
+        ours = re.compile(rf".+-[0-9a-f]{{8}}-[0-9a-f]{{16}}{re.escape(self.suffix)}")
+        found: list[tuple[float, int, Path]] = []
+        with contextlib.suppress(OSError), os.scandir(self.folder) as items:
+            for item in items:
+                if ours.fullmatch(item.name) and not item.is_symlink():
+                    with contextlib.suppress(OSError):
+                        path = Path(item.path)
+                        found.append((item.stat().st_mtime, size_of(path), path))
+        total = sum(size for _, size, _ in found)
+        for _, size, path in sorted(found):  # the least recently used first
+            if total <= self.max_bytes:
+                break
+            if path == keep.path:
+                continue
+            with contextlib.suppress(OSError):
+                _remove(path)
+                total -= size
+                log.info("Removed %s: the cache holds at most %.1f GB.", path, self.max_bytes / 1e9)
+
+
+def size_of(path: Path) -> int:
+    """Bytes in the file ``path``, or in the files of the folder ``path``."""
+    if path.is_dir() and not path.is_symlink():
+        return sum(child.lstat().st_size for child in path.rglob("*") if child.is_file())
+    return path.lstat().st_size
+
+
+def _distrust(stat: os.stat_result, owner: int) -> str | None:
+    """Why a file or folder with ``stat`` can't be trusted by ``owner``, or None."""
+    import stat as kinds
+
+    if kinds.S_ISLNK(stat.st_mode):
+        return "it is a link"
+    if stat.st_uid != owner:
+        return f"it belongs to uid {stat.st_uid}, not to this account (uid {owner})"
+    if stat.st_mode & 0o022:
+        return f"other users can write it (mode {stat.st_mode & 0o777:o})"
+    return None
+
+
+def _owner_writes_only(path: Path) -> None:
+    """``path`` and what is in it writable by their owner only, whatever the umask."""
+    for item in [path, *(path.rglob("*") if path.is_dir() else [])]:
+        mode = item.lstat().st_mode
+        if mode & 0o022:
+            item.chmod(mode & 0o7755)
 
 
 def fsync_tree(path: Path) -> None:

@@ -116,14 +116,45 @@ def _cached(name: str, ignore: list[str] | None = None) -> str | None:
 
 def revision(folder: str | Path) -> str:
     """Which version of a model ``folder`` holds: a hub snapshot's commit (the cache keeps each
-    in ``.../snapshots/<commit>``); for any other folder, a digest of its files' names, sizes
-    and modification times, which changes when a file is replaced."""
+    in ``.../snapshots/<commit>``); for any other folder, a digest of its content, so that a
+    redeploy that copies the same files again (new modification times) is the same version.
+
+    The content is each file's name and size; the whole of each small file (configs,
+    tokenizers, the safetensors index); and of each weights file, its safetensors header (every
+    tensor's name, type, shape and place) and :data:`SAMPLES` blocks spread over its data. A
+    full hash would read gigabytes at every start; new weights (a fine-tune has the same header
+    and size) differ in every block.
+    """
     folder = Path(folder)
     if folder.parent.name == "snapshots" and _COMMIT.match(folder.name):
         return folder.name
-    files = sorted(path for path in folder.iterdir() if path.is_file())
-    stamps = [f"{path.name}:{path.stat().st_size}:{path.stat().st_mtime_ns}" for path in files]
-    return "files:" + hashlib.sha256("\n".join(stamps).encode()).hexdigest()[:16]
+    digest = hashlib.sha256()
+    for path in sorted(path for path in folder.iterdir() if path.is_file()):
+        size = path.stat().st_size
+        digest.update(f"{path.name}:{size}\n".encode())
+        with path.open("rb") as file:
+            head = size if size <= _SMALL else _head(file, size)
+            digest.update(file.read(head))
+            if head < size:  # the blocks, evenly spread from the header's end to the file's
+                for i in range(SAMPLES):
+                    file.seek(head + max(0, size - head - _BLOCK) * i // (SAMPLES - 1))
+                    digest.update(file.read(_BLOCK))
+    return "content:" + digest.hexdigest()[:16]
+
+
+# A file up to this size is read whole for a folder's revision; of a larger one, its
+# safetensors header and SAMPLES blocks of _BLOCK bytes.
+_SMALL = 4 << 20
+SAMPLES, _BLOCK = 16, 64 << 10
+
+
+def _head(file: Any, size: int) -> int:
+    """How much of a large file its revision reads from its start: a safetensors file's header
+    (its 8-byte length, then the header), or one block of any other file. Leaves the file at 0."""
+    start = file.read(8)
+    file.seek(0)
+    length = int.from_bytes(start, "little") if len(start) == 8 else 0
+    return 8 + length if 8 + length <= min(size, 100_000_000) else _BLOCK
 
 
 def _no_such_model(name: str, role: str, setting: str) -> ModelLoadError:

@@ -116,6 +116,9 @@ class EngineSettings(BaseSettings):
     # Where QUANTIZE=int8 keeps each model's int8 weights: the first start quantizes (about a
     # minute for BLIP-2 OPT-2.7b) and saves them, later ones load them. off: quantize each time.
     quantized_cache_dir: str = Field(default_factory=lambda: _user_cache("int8"))
+    # The most that folder holds: past it, the files least recently used go (BLIP-2 OPT-2.7b's
+    # is 4.3 GB; a redeploy of another revision adds one).
+    int8_cache_max_gb: float = Field(20.0, gt=0)
     device: str = Field(
         "auto",
         pattern=r"^(auto|cpu|cuda|cuda:\d+)$",

@@ -10,11 +10,14 @@ Quantizing BLIP-2 OPT-2.7b takes about a minute; loading its int8 file, about 11
 against 6.7 GB), and saving it adds 16 s to the first start (a 2-core CPU, full size).
 
 The files are kept by :class:`~captioning.derived.DerivedFiles` (written whole, made once by
-one process while the others wait, pruned by use), keyed by the model (a hub id, or a
-folder's real path) and its class, its revision, the scheme and format, and the versions of
+one process while the others wait, pruned by use, capped by ``INT8_CACHE_MAX_GB``, trusted
+only when this account alone can write them), keyed by the model (a hub id, or a folder's
+real path) and its class, its revision (a local folder's by its content, not its files'
+times: see :func:`captioning.hub.revision`), the scheme and format, and the versions of
 torch and transformers: another torch may round differently, another transformers name the
 layers differently. A damaged file (cut short, garbled, another layout) is said in one line
-and made again.
+and made again; so is a file another account could have written. A folder that isn't this
+account's alone is said in one line, and the model is quantized without it.
 """
 
 from __future__ import annotations
@@ -41,18 +44,28 @@ UNUSED_DAYS = 14
 
 
 def load_int8(
-    model_class: Any, folder: str | Path, *, cache: str | Path | None = None, name: str | None = None
+    model_class: Any,
+    folder: str | Path,
+    *,
+    cache: str | Path | None = None,
+    name: str | None = None,
+    max_bytes: int | None = None,
+    owner: int | None = None,
 ) -> torch.nn.Module:
     """``model_class.from_pretrained(folder)`` in int8 (see :func:`~.quantize.quantize_files`).
 
     With ``cache`` (a folder), it is loaded from there when an earlier start saved it, else
-    quantized and saved there. ``name``: the model as the settings name it, for the log and
-    the cache's key (default: the folder). Logs one line either way.
+    quantized and saved there; the files least recently used go past ``max_bytes``. ``name``:
+    the model as the settings name it, for the log and the cache's key (default: the folder).
+    ``owner``: the account the cache must belong to (default: this process's). Logs one line
+    either way.
     """
     name = name or str(folder)
     if cache is None or not uses_torch_ao():  # no cache; or torchao's int8, which isn't saved here
         return _quantize(model_class, folder, name)
-    files = _files(Path(cache))
+    files = _files(Path(cache), max_bytes=max_bytes, owner=owner)
+    if not files.usable(name):
+        return _quantize(model_class, folder, name)
     entry = _entry(Path(cache), model_class, name, folder)
     model, unreadable = _read(model_class, folder, files, entry, name)
     if model is None:
@@ -63,6 +76,7 @@ def load_int8(
             if model is None:
                 model = _quantize(model_class, folder, name, (files, entry) if locked else None)
     files.prune(entry)
+    files.evict(entry)
     return model
 
 
@@ -91,9 +105,9 @@ def _entry(
     return _files(cache).entry(readable, {"model": model, "class": model_class.__name__}, key)
 
 
-def _files(cache: Path) -> DerivedFiles:
+def _files(cache: Path, **options: Any) -> DerivedFiles:
     return DerivedFiles(
-        cache, suffix=".safetensors", unused_days=UNUSED_DAYS, verbs=("quantizes", "quantizing")
+        cache, suffix=".safetensors", unused_days=UNUSED_DAYS, verbs=("quantizes", "quantizing"), **options
     )
 
 
@@ -116,8 +130,11 @@ def _read(
         return None, unless
     started = time.monotonic()
     try:
+        problem = files.distrusted(entry)
+        if problem:  # anyone could have put any weights there
+            raise PermissionError(problem)
         model = read_int8(model_class, folder, entry.path, entry.key)
-    except Exception as exc:  # truncated, garbled, another layout: made again
+    except Exception as exc:  # truncated, garbled, another layout, another's: made again
         log.warning("Can't read %s (%s); quantizing %s again.", entry.path, first_line(exc, 200), name)
         return None, found
     files.used(entry)  # pruning goes by this time

@@ -91,11 +91,13 @@ def load_pretrained(
     setting: str,
     int8: bool = False,
     int8_cache: str | Path | None = None,
+    int8_cache_max_bytes: int | None = None,
     **kwargs: Any,
 ) -> Any:
     """``loader.from_pretrained`` on the model's local files (see :mod:`captioning.hub`);
     with ``int8``, a model quantized as it loads (see :mod:`captioning.int8`), or loaded
-    from ``int8_cache`` (a folder: ``EngineSettings.int8_cache``) where an earlier start saved it.
+    from ``int8_cache`` (a folder: ``EngineSettings.int8_cache``) where an earlier start saved
+    it, keeping that folder under ``int8_cache_max_bytes``.
 
     Any failure is one :class:`ModelLoadError` that names the model and its setting.
     """
@@ -106,7 +108,7 @@ def load_pretrained(
         if int8:
             from ..int8 import load_int8
 
-            return load_int8(loader, folder, cache=int8_cache, name=name)
+            return load_int8(loader, folder, cache=int8_cache, name=name, max_bytes=int8_cache_max_bytes)
         return loader.from_pretrained(folder, **kwargs)
     except Exception as exc:  # a tokenizer given the wrong folder raises TypeError, and so on
         raise ModelLoadError(
@@ -134,6 +136,7 @@ def load_model(
         setting=setting,
         int8=settings.quantize == "int8",
         int8_cache=settings.int8_cache,
+        int8_cache_max_bytes=int(settings.int8_cache_max_gb * 1e9),
         **place(device, dtype),
     )
     return model.to(device).eval()

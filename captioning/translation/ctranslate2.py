@@ -4,15 +4,30 @@ faster on the CPU (int8 by default: several times transformers' speed; docs/benc
 The Marian folder (or hub id, downloaded by :mod:`captioning.hub`) is converted on first use
 into ``CT2_CACHE_DIR``, keyed by the model's files, the compute type and the ctranslate2
 version, and reused after; the conversions are kept as the int8 models are
-(:class:`~captioning.derived.DerivedFiles`: written whole, made once, pruned by use). The
-conversion keeps what transformers does:
+(:class:`~captioning.derived.DerivedFiles`: written whole and flushed to disk, made once,
+pruned by use, trusted only when this account alone can write it). A conversion that can't be
+loaded (a file cut short or removed) is said in one line and converted again. The conversion
+keeps what transformers does:
 
 * the decoder starts from the ``<pad>`` embedding, as ``MarianMTModel`` does. (The stock
   converter starts it from zeros, which agrees only where that row is zero: true of the
   Helsinki-NLP checkpoints, not of every Marian, e.g. the tests' tiny ones);
 * the vocabulary has exactly the model's ``vocab_size`` entries, by token id;
 * decoding follows the model's ``generation_config``: beams and length from the settings, no
-  minimum length, the forced end token, ``<pad>`` never generated.
+  minimum length, the forced end token, ``<pad>`` never generated;
+* the beam search doesn't stop at the first ``beam`` finished translations (CTranslate2's
+  ``patience=1``): among them are short ones that no later step would have kept, such as the
+  empty translation the first step can end. transformers keeps searching while a running beam
+  may still beat its worst finished one. Stopping at the first four lost the space of
+  ``▁un ▁carré ▁ vert`` (one token longer than the other colours): "un carrévert". Twice as
+  many (:data:`PATIENCE`) gives transformers' words: on 16 tiny models trained for too few
+  steps (where beams are close) and 23 texts each, patience 1 differed 17 times, 2 (or more)
+  never, in float32 and int8. The two rules aren't the same rule (CTranslate2 can't take
+  transformers'), so a sentence with a near tie could still end differently; the cost is
+  the steps until 8 translations have finished instead of 4.
+* ``<pad>`` is suppressed before the softmax, where transformers takes it out after it: the
+  others' log-probabilities differ by ``<pad>``'s share, too little to change a choice on a
+  trained model.
 
 A multi-target model's target token (``>>por<<``) starts the source text, as with
 transformers. Needs the ``ctranslate2`` package: ``pip install -e ".[ct2]"``.
@@ -23,7 +38,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +58,8 @@ log = logging.getLogger(__name__)
 _DECODING = "decoding.json"
 _TOKENIZER = "tokenizer"
 _FORMAT = 1  # bumped when the conversion changes, so older cache folders are not reused
+# Finished translations a beam search gathers before it stops, in beams (see the docstring).
+PATIENCE = 2
 
 
 def _ctranslate2() -> Any:
@@ -179,13 +197,15 @@ class CTranslate2Model:
 
         source = Path(locate(ref_name, role=role, setting=setting))
         options = translator_options(device, settings.ct2_compute_type, threads=threads)
-        try:
-            folder = _converted(
-                Path(settings.ct2_cache_dir).expanduser(), source, options["compute_type"], ref_name
-            )
+
+        def load(folder: Path) -> None:
             self.decoding = json.loads((folder / _DECODING).read_text(encoding="utf-8"))
             self.tokenizer = MarianTokenizer.from_pretrained(folder / _TOKENIZER)
             self.translator = ct2.Translator(str(folder), **options)
+
+        try:
+            cache = Path(settings.ct2_cache_dir).expanduser()
+            _converted(cache, source, options["compute_type"], ref_name, load)
         except ModelLoadError:
             raise
         except Exception as exc:
@@ -195,17 +215,54 @@ class CTranslate2Model:
         self.name = ref_name
 
 
-def _converted(cache_dir: Path, source: Path, compute_type: str, name: str) -> Path:
-    """The folder of ``source``'s conversion, converted first (once, by one process) if need be."""
+def _converted(
+    cache_dir: Path, source: Path, compute_type: str, name: str, load: Callable[[Path], None]
+) -> None:
+    """``load(folder)`` of ``source``'s conversion: the one in the cache, converted first (once,
+    by one process) if need be. A damaged one (a file cut short or gone, or one another account
+    could write) is said in one line and converted again; without a cache this account alone
+    can write, or without its lock, the conversion is made in a private folder, loaded, and
+    removed."""
     files, entry = conversion(cache_dir, source, compute_type)
-    if not (entry.path / _DECODING).exists():
-        with files.locked(entry, name):
-            if not (entry.path / _DECODING).exists():  # another process may have done it meanwhile
+    if not files.usable(name):
+        return _converted_privately(source, compute_type, load)
+    if _load_entry(files, entry, load) is not None:
+        with files.locked(entry, name) as locked:
+            if not locked:
+                return _converted_privately(source, compute_type, load)
+            problem = _load_entry(files, entry, load)  # another process may have made it meanwhile
+            if problem is not None:
+                if problem:
+                    log.warning("Can't load %s (%s); converting %s again.", entry.path, problem, name)
+                    files.discard(entry)
                 log.info("Converting %s to CTranslate2 (%s), once: %s", name, compute_type, entry.path)
                 files.write(entry, lambda target: convert(source, target, compute_type))
+                load(entry.path)
     files.used(entry)
     files.prune(entry)
-    return entry.path
+    return None
+
+
+def _load_entry(files: DerivedFiles, entry: Entry, load: Callable[[Path], None]) -> str | None:
+    """None once ``load`` has loaded the entry; else why not: "" where there is none, or what
+    is wrong with the one there."""
+    if not entry.path.exists():
+        return ""
+    try:
+        problem = files.distrusted(entry)
+        if problem:  # anyone could have put any model there
+            return problem
+        load(entry.path)
+    except Exception as exc:  # a file cut short or removed: converted again
+        return first_line(exc, 200) or type(exc).__name__
+    return None
+
+
+def _converted_privately(source: Path, compute_type: str, load: Callable[[Path], None]) -> None:
+    """``source`` converted into a folder of this process's own, loaded (into memory), and removed."""
+    with tempfile.TemporaryDirectory(prefix="ct2-") as name:
+        convert(source, Path(name) / "model", compute_type)
+        load(Path(name) / "model")
 
 
 class CTranslate2Translator:
@@ -256,7 +313,7 @@ class CTranslate2Translator:
         results = self.model.translator.translate_batch(
             [tokenizer.convert_ids_to_tokens(row) for row in rows],
             beam_size=self.num_beams,
-            patience=1,
+            patience=PATIENCE,
             length_penalty=decoding["length_penalty"],
             max_decoding_length=length,
             min_decoding_length=min(decoding["min_new_tokens"], length),  # CTranslate2's default is 1

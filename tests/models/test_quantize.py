@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 from transformers import Blip2ForConditionalGeneration, MarianMTModel
 
 from captioning import Engine, EngineSettings, Question, SettingsError
@@ -218,14 +219,19 @@ def test_each_model_revision_and_torch_version_has_its_own_cache_file(tiny_model
     hub_id = "Helsinki-NLP/opus-mt-en-es"
     assert entry(hub_id, one) != entry(hub_id, two)
     assert entry(hub_id, one).name.startswith("Helsinki-NLP--opus-mt-en-es-")
-    # A folder whose weights are replaced gets a new file; the old one goes once it is unused.
+    # A folder whose weights are replaced (the same size and header: a fine-tune) gets a new
+    # file; the old one goes once it is unused.
     folder = tmp_path / "model"
     shutil.copytree(translation, folder)
     cache = tmp_path / "int8"
     load_translator(folder, cache)
     (old,) = cache.glob("*.safetensors")
     weights = folder / "model.safetensors"
-    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    size, tensors = weights.stat().st_size, load_file(weights)
+    tuned = next(name for name, tensor in tensors.items() if tensor.is_floating_point())
+    tensors[tuned] = tensors[tuned] + 0.01
+    save_file(tensors, weights, metadata={"format": "pt"})
+    assert weights.stat().st_size == size
     aged(old, days=UNUSED_DAYS + 1)
     caplog.set_level(logging.INFO, logger="captioning")
     caplog.clear()  # only what the second load says
