@@ -12,9 +12,9 @@ COMMANDS: dict[str, str] = {}
 
 MESSAGES: dict[str, str] = {
     # -- descriptions, answers, and their labels --------------------------------------
-    "description": "Automatic description",
-    "descriptions_of": "Automatic descriptions of {count} pictures:",
-    "descriptions": "Automatic descriptions",
+    "description": "Automatic description, may be wrong",
+    "descriptions_of": "Automatic descriptions of {count} pictures, may be wrong:",
+    "descriptions": "Automatic descriptions, may be wrong",
     "answer": "Answer",
     "answers_for": "Answers for {count} pictures:",
     "answers": "Answers",

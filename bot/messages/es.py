@@ -7,9 +7,9 @@ from .en import FORMATS
 COMMANDS: dict[str, str] = {"read": "leer", "forget": "olvidar", "where": "donde", "detail": "detalle"}
 
 MESSAGES: dict[str, str] = {
-    "description": "Descripción automática",
-    "descriptions_of": "Descripciones automáticas de {count} imágenes:",
-    "descriptions": "Descripciones automáticas",
+    "description": "Descripción automática, puede fallar",
+    "descriptions_of": "Descripciones automáticas de {count} imágenes, pueden fallar:",
+    "descriptions": "Descripciones automáticas, pueden fallar",
     "answer": "Respuesta",
     "answers_for": "Respuestas para {count} imágenes:",
     "answers": "Respuestas",

@@ -41,7 +41,7 @@ async def test_an_album_arriving_over_time_gets_one_numbered_answer(telegram, ex
     assert len(telegram.sent("sendMessage", chat_id=5)) == 1
     assert reply["reply_parameters"]["message_id"] == messages[0]["message_id"]
     assert reply["text"] == (
-        "Automatic descriptions / Descripciones automáticas (3):\n"
+        "Automatic descriptions, may be wrong / Descripciones automáticas, pueden fallar (3):\n"
         "1. English: A red square.\n   Español: Un cuadrado rojo.\n"
         "2. English: A green square.\n   Español: Un cuadrado verde.\n"
         "3. English: A blue square.\n   Español: Un cuadrado azul."
@@ -72,8 +72,8 @@ async def test_two_albums_in_one_chat_are_answered_apart(telegram, executor, tmp
         replies = await telegram.wait_for("sendMessage", count=3, chat_id=5)
     texts = sorted(r["text"] for r in replies[1:])
     assert texts == [
-        "Automatic descriptions of 1 pictures:\n1. A green square.",
-        "Automatic descriptions of 2 pictures:\n1. A red square.\n2. A blue square.",
+        "Automatic descriptions of 1 pictures, may be wrong:\n1. A green square.",
+        "Automatic descriptions of 2 pictures, may be wrong:\n1. A red square.\n2. A blue square.",
     ]
 
 

@@ -40,7 +40,8 @@ async def test_a_red_photo_gets_both_descriptions_as_a_reply(telegram, executor,
         await telegram.push(message)
         [reply] = await telegram.wait_for("sendMessage", chat_id=5)
     assert reply["text"] == (
-        "Automatic description / Descripción automática\nEnglish: A red square.\nEspañol: Un cuadrado rojo."
+        "Automatic description, may be wrong / Descripción automática, puede fallar\n"
+        "English: A red square.\nEspañol: Un cuadrado rojo."
     )
     assert reply_to(reply) == message["message_id"]
     assert "parse_mode" not in reply  # plain text: nothing in a caption can break it
@@ -320,7 +321,7 @@ async def test_lang_is_kept_across_restarts(telegram, executor, tmp_path):
     async with running_bot(telegram, state, executor):
         await telegram.push(telegram.message(5, photo=telegram.photo(pictures.jpeg("red"))))
         replies = await telegram.wait_for("sendMessage", count=2, chat_id=5)
-    assert replies[1]["text"] == "Descripción automática: Un cuadrado rojo."
+    assert replies[1]["text"] == "Descripción automática, puede fallar: Un cuadrado rojo."
 
 
 async def test_lang_en_gives_only_english_and_bad_values_show_usage(telegram, bot):
@@ -331,7 +332,7 @@ async def test_lang_en_gives_only_english_and_bad_values_show_usage(telegram, bo
     await telegram.wait_for("sendMessage", count=2, chat_id=5)
     await telegram.push(telegram.message(5, photo=telegram.photo(pictures.jpeg("green"))))
     replies = await telegram.wait_for("sendMessage", count=3, chat_id=5)
-    assert replies[2]["text"] == "Automatic description: A green square."
+    assert replies[2]["text"] == "Automatic description, may be wrong: A green square."
 
 
 @pytest.mark.parametrize(
@@ -596,10 +597,11 @@ async def test_detail_long_gives_each_picture_the_detailed_description(telegram,
 
 async def test_in_groups_only_admins_set_the_detail(telegram, bot):
     telegram.members[(GROUP, ADMIN)] = "administrator"
-    for user in (MEMBER, ADMIN):
+    for count, user in enumerate((MEMBER, ADMIN), start=1):
         await telegram.push(
             telegram.message(GROUP, user_id=user, text="/detail long", entities=command("/detail"))
         )
-    refused, done = await telegram.wait_for("sendMessage", count=2, chat_id=GROUP)
+        await telegram.wait_for("sendMessage", count=count, chat_id=GROUP)
+    refused, done = telegram.sent("sendMessage", chat_id=GROUP)
     assert refused["text"] == "Only this group's admins can change that."
     assert done["text"].startswith("Descriptions here will be detailed")

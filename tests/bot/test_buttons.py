@@ -178,7 +178,7 @@ async def test_a_press_on_a_reply_the_bot_knows_nothing_about_is_for_admins(tele
     telegram.members[(GROUP, ADMIN)] = "administrator"
     async with running_bot(telegram, tmp_path / "state", executor):
         photo = telegram.message(GROUP, user_id=ASKER, photo=telegram.photo(pictures.jpeg("red")))
-        old_reply = {"chat_id": GROUP, "text": "Automatic description: A red square."}
+        old_reply = {"chat_id": GROUP, "text": "Automatic description, may be wrong: A red square."}
         telegram._sent_ids[id(old_reply)] = 4242
         await telegram.press(old_reply, photo, f"delete:{ASKER}", user_id=ASKER)
         [refusal] = await telegram.wait_for("answerCallbackQuery")

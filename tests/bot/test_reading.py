@@ -173,7 +173,8 @@ async def test_a_picture_that_is_mostly_text_is_read_at_once(telegram, executor,
         await telegram.push(telegram.message(5, photo=telegram.photo(pictures.encode(sign("STOP"), "PNG"))))
         replies = await telegram.wait_for("sendMessage", count=2, chat_id=5)
     assert (
-        replies[0]["text"].startswith("Automatic description") and "A sign on a wall." in replies[0]["text"]
+        replies[0]["text"].startswith("Automatic description, may be wrong")
+        and "A sign on a wall." in replies[0]["text"]
     )
     assert replies[1]["text"] == "Text in the picture:\nSTOP"
 
@@ -230,7 +231,7 @@ async def test_the_signs_in_an_album_are_read_after_its_answer_in_one_message(te
         ids = [await telegram.push(p) for p in photos]
         replies = await telegram.wait_for("sendMessage", count=2, chat_id=5)
         await until_handled(tmp_path / "state", *ids)
-    assert replies[0]["text"].startswith("Automatic descriptions")
+    assert replies[0]["text"].startswith("Automatic descriptions, may be wrong")
     assert replies[1]["text"] == "Text in the pictures:\n1. STOP\n2. EXIT"  # numbered as in the answer
     assert replies[1]["reply_parameters"]["message_id"] == photos[0]["message_id"]
     assert telegram.count("sendMessage", 5) == 2  # at most two automatic messages for an album
@@ -457,7 +458,7 @@ async def test_an_albums_text_is_one_message_and_a_crash_while_it_is_sent_loses_
     async with running_bot(telegram, state, describer):  # the restart replays the whole album
         await until_handled(state, *ids)
     sent = [m["text"] for m in telegram.sent("sendMessage", chat_id=-4242)]
-    assert sent[0].startswith("Automatic descriptions") and sent.count(sent[0]) == 1
+    assert sent[0].startswith("Automatic descriptions, may be wrong") and sent.count(sent[0]) == 1
     assert sent[1] == sent[2] == "Text in the pictures:\n1. STOP\n2. EXIT"  # failed once, then sent
     assert len(sent) == 3
 

@@ -153,14 +153,20 @@ async def test_lang_en_fr_gives_english_and_french_and_no_spanish(telegram, poly
         await telegram.push(telegram.message(5, photo=telegram.photo(pictures.jpeg("red"))))
         replies = await telegram.wait_for("sendMessage", count=2, chat_id=5)
     assert done["text"] == "Descriptions here will be in: English, Français."
-    assert replies[1]["text"] == "Automatic description\nEnglish: A red square.\nFrançais: Un carré rouge."
+    assert (
+        replies[1]["text"]
+        == "Automatic description, may be wrong\nEnglish: A red square.\nFrançais: Un carré rouge."
+    )
     async with running_bot(telegram, state, polyglot_executor):  # and after a restart
         photo = telegram.message(5, photo=telegram.photo(pictures.jpeg("blue")))
         await telegram.push(photo)
         replies = await telegram.wait_for("sendMessage", count=3, chat_id=5)
         await telegram.push(telegram.message(5, text="what color is it?", reply_to_message=photo))
         answers = await telegram.wait_for("sendMessage", count=4, chat_id=5)
-    assert replies[2]["text"] == "Automatic description\nEnglish: A blue square.\nFrançais: Un carré bleu."
+    assert (
+        replies[2]["text"]
+        == "Automatic description, may be wrong\nEnglish: A blue square.\nFrançais: Un carré bleu."
+    )
     assert answers[3]["text"] == "Answer: Blue.\nFrançais: Bleu."
 
 
@@ -209,7 +215,9 @@ async def test_lang_alone_shows_buttons_that_add_and_remove_languages(telegram, 
         "Descriptions here will be in: English, Français.",
         "Descriptions here will be in: Français.",
     ]
-    assert replies[1]["text"] == "Automatic description: Un carré rouge."  # French alone, labelled in English
+    assert (
+        replies[1]["text"] == "Automatic description, may be wrong: Un carré rouge."
+    )  # French alone, labelled in English
     ticks = telegram.sent("editMessageReplyMarkup")
     last = (
         json.loads(ticks[-1]["reply_markup"])
@@ -257,7 +265,8 @@ async def test_lang_both_still_means_english_and_spanish(telegram, polyglot_exec
     assert [r["text"] for r in replies] == [
         "Descriptions here will be in: Français.",
         "Descriptions here will be in: English, Español.",
-        "Automatic description / Descripción automática\nEnglish: A red square.\nEspañol: Un cuadrado rojo.",
+        "Automatic description, may be wrong / Descripción automática, puede fallar\n"
+        "English: A red square.\nEspañol: Un cuadrado rojo.",
     ]
 
 
@@ -273,7 +282,10 @@ async def test_a_groups_languages_survive_a_restart(telegram, polyglot_executor,
         photo = telegram.photo(pictures.jpeg("blue"))
         await telegram.push(telegram.message(GROUP, user_id=MEMBER, photo=photo))
         replies = await telegram.wait_for("sendMessage", count=2, chat_id=GROUP)
-    assert replies[1]["text"] == "Automatic description\nEnglish: A blue square.\nFrançais: Un carré bleu."
+    assert (
+        replies[1]["text"]
+        == "Automatic description, may be wrong\nEnglish: A blue square.\nFrançais: Un carré bleu."
+    )
 
 
 async def test_two_admins_pressing_at_once_both_get_their_language(telegram, polyglot_executor, tmp_path):

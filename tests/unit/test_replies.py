@@ -32,19 +32,24 @@ def test_a_runaway_caption_is_cut_short_for_screen_readers():
 
 def test_each_language_setting_gives_its_own_reply():
     description = T("a red square", "un cuadrado rojo")
-    assert replies.describe_reply(description, EN) == "Automatic description: A red square."
-    assert replies.describe_reply(description, ES) == "Descripción automática: Un cuadrado rojo."
+    assert replies.describe_reply(description, EN) == "Automatic description, may be wrong: A red square."
+    assert (
+        replies.describe_reply(description, ES) == "Descripción automática, puede fallar: Un cuadrado rojo."
+    )
     assert replies.describe_reply(description, BOTH) == (
-        "Automatic description / Descripción automática\nEnglish: A red square.\nEspañol: Un cuadrado rojo."
+        "Automatic description, may be wrong / Descripción automática, puede fallar\n"
+        "English: A red square.\nEspañol: Un cuadrado rojo."
     )
 
 
 def test_a_language_without_a_catalog_is_labelled_in_english_and_by_its_own_name():
     description = T("a red square", "un cuadrado rojo", fr="un carré rouge")
     assert replies.describe_reply(description, ("en", "fr")) == (
-        "Automatic description\nEnglish: A red square.\nFrançais: Un carré rouge."
+        "Automatic description, may be wrong\nEnglish: A red square.\nFrançais: Un carré rouge."
     )
-    assert replies.describe_reply(description, ("fr",)) == "Automatic description: Un carré rouge."
+    assert (
+        replies.describe_reply(description, ("fr",)) == "Automatic description, may be wrong: Un carré rouge."
+    )
     assert answer_reply([T("red", "rojo", fr="rouge")], ("en", "es", "fr")) == (
         "Answer: Red.\nRespuesta: Rojo.\nFrançais: Rouge."
     )
@@ -52,7 +57,8 @@ def test_a_language_without_a_catalog_is_labelled_in_english_and_by_its_own_name
 
 def test_a_missing_translation_leaves_its_line_out():
     assert (
-        replies.describe_reply(Translated("a red square", {}), BOTH) == "Automatic description: A red square."
+        replies.describe_reply(Translated("a red square", {}), BOTH)
+        == "Automatic description, may be wrong: A red square."
     )
 
 
@@ -70,7 +76,7 @@ def test_a_huge_album_stays_within_telegrams_4096_characters():
 def test_album_items_that_failed_are_named_in_the_readers_language():
     results = [T("a red square", "un cuadrado rojo"), InvalidImage("x", "damaged")]
     assert replies.album_reply(results, ES, "en").splitlines() == [
-        "Descripciones automáticas de 2 imágenes:",
+        "Descripciones automáticas de 2 imágenes, pueden fallar:",
         "1. Un cuadrado rojo.",
         "2. (esta no se pudo describir)",
     ]
