@@ -123,7 +123,13 @@ ANSWERS = ("description", "text", "no_text", "answer", "album")
 ACTIONS = Actions(
     [
         Action("describe", command=describing.describe_command),
-        Action("again", button=describing.on_again, pattern=r"^again(:\d{1,20})?$", under=("description",)),
+        Action(
+            "again",
+            button=describing.on_again,
+            pattern=r"^again(:\d{1,20})?$",
+            under=("description",),
+            needs="describe_detailed",
+        ),
         Action(
             "read",
             command=picture_command("read", reading.read_message, off="reading_off", usage="read_usage"),

@@ -3,7 +3,7 @@
     flows/
       tasks.py       a task on a picture, one way: cache, queue, wait, reply, remember
       photos.py      a photo or picture file arrives
-      describing.py  /describe, and "Describe again"
+      describing.py  /describe, and "More detail"
       reading.py     /read, "Read text", text read out by itself, "Translate"
       asking.py      a question in reply (or as a caption)
       albums.py      an album's one answer; gathering.py: its photos, gathered

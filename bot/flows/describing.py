@@ -1,5 +1,5 @@
 """Describing a picture: a photo or a picture file as it arrives, ``/describe`` in reply to
-one, and "Describe again" under a description, each through :func:`~.tasks.run_task`.
+one, and "More detail" under a description, each through :func:`~.tasks.run_task`.
 
 While the picture waits, the chat shows "typing…" (:mod:`bot.presence`); if it waits longer
 than ``Timings.status_after_s``, a short status reply says where it is in the queue, and that
@@ -69,7 +69,7 @@ async def describe_message(
 
 
 async def on_again(update: Update, context: BotContext) -> None:
-    """ "Describe again": beam search and room for more words, edited into the reply."""
+    """ "More detail": beam search and room for more words, edited into the reply."""
     query, ui = query_of(update), user_language(update.effective_user)
     reply = await pressable(update, context)
     if reply is None:

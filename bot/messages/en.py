@@ -24,7 +24,7 @@ MESSAGES: dict[str, str] = {
     "no_answer": "I don't have an answer to that.",
     "more_not_shown": "(+{count} more not shown)",
     # -- buttons ----------------------------------------------------------------------
-    "button_again": "Describe again",
+    "button_again": "More detail",
     "button_delete": "Delete",
     "button_read": "Read text",
     "button_translate": "Translate",

@@ -18,7 +18,7 @@ MESSAGES: dict[str, str] = {
     "no_description": "No pude describir esta imagen.",
     "no_answer": "No tengo respuesta para eso.",
     "more_not_shown": "(+{count} más sin mostrar)",
-    "button_again": "Describir de nuevo",
+    "button_again": "Más detalle",
     "button_delete": "Borrar",
     "button_read": "Leer texto",
     "button_where": "Dónde está cada cosa",

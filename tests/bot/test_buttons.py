@@ -46,7 +46,7 @@ async def test_a_description_carries_describe_again_and_delete(telegram, executo
         [reply] = await telegram.wait_for("sendMessage", chat_id=5)
     buttons = keyboard(reply)
     assert [b["text"] for b in buttons] == [
-        "Describe again / Describir de nuevo",
+        "More detail / Más detalle",
         "Read text / Leer texto",
         "Delete / Borrar",
     ]
