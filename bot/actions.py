@@ -22,7 +22,7 @@ from captioning import Capabilities
 
 from .context import BotContext
 from .flows import buttons, commands, describing, locating, reading, translating
-from .flows.picture_commands import picture_button, picture_command
+from .flows.picture_commands import Handle, picture_button, picture_command
 from .messages import CATALOG, COMMAND_NAMES
 from .quota import limited
 from .replies import label
@@ -120,6 +120,21 @@ class Actions:
 
 ANSWERS = ("description", "text", "no_text", "answer", "album")
 
+
+def picture_action(name: str, handle: Handle, *, off: str | None = None) -> Action:
+    """A task on a picture (its kind is ``name``): ``/name`` in reply to a picture, and a button
+    under its description, offered where the models do it. Texts: ``<name>_usage``, and
+    ``off`` (default ``<name>_off``) for models that don't."""
+    off = off or f"{name}_off"
+    return Action(
+        name,
+        command=picture_command(name, handle, off=off, usage=f"{name}_usage"),
+        button=picture_button(name, handle, off=off),
+        under=("description",),
+        needs=name,
+    )
+
+
 ACTIONS = Actions(
     [
         Action("describe", command=describing.describe_command),
@@ -130,20 +145,8 @@ ACTIONS = Actions(
             under=("description",),
             needs="describe_detailed",
         ),
-        Action(
-            "read",
-            command=picture_command("read", reading.read_message, off="reading_off", usage="read_usage"),
-            button=picture_button("read", reading.read_message, off="reading_off"),
-            under=("description",),
-            needs="read",
-        ),
-        Action(
-            "where",
-            command=picture_command("where", locating.where_message, off="where_off", usage="where_usage"),
-            button=picture_button("where", locating.where_message, off="where_off"),
-            under=("description",),
-            needs="where",
-        ),
+        picture_action("read", reading.read_message, off="reading_off"),
+        picture_action("where", locating.where_message),
         Action("translate", button=translating.on_translate, under=("text",)),
         Action("auto", command=commands.auto_command),
         Action("autoread", command=commands.autoread_command, needs="read"),

@@ -27,14 +27,6 @@ def picture_folder(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture
-def model_env(monkeypatch, tiny_model_dirs) -> dict[str, str]:
-    env = {**tiny_model_dirs.env(), "DEVICE": "cpu"}
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    return env
-
-
 def run_cli(*args: str, env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "captioning", *args],

@@ -43,14 +43,6 @@ def writer():
     writer.close()
 
 
-@pytest.fixture
-def model_env(monkeypatch, tiny_model_dirs) -> dict[str, str]:
-    env = {**tiny_model_dirs.env(), "DEVICE": "cpu"}
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    return env
-
-
 def put(folder: Path, name: str, data: bytes) -> Path:
     path = folder / name
     path.write_bytes(data)

@@ -28,14 +28,6 @@ from tests.support.library import cli_command, peak_memory_kib, photo_library, t
 from tests.support.tiny_models import translation_for
 
 
-@pytest.fixture
-def model_env(monkeypatch, tiny_model_dirs) -> dict[str, str]:
-    env = {**tiny_model_dirs.env(), "DEVICE": "cpu"}
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    return env
-
-
 @pytest.fixture(scope="module")
 def library(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     """200 pictures, and the caption each must get."""
