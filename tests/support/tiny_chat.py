@@ -7,14 +7,17 @@ global view (at 32 pixels a tile, so that pictures of other shapes take other nu
 tiles, and a batch of them is padded as the real ones are). Saved with ``save_pretrained``,
 it is loaded by the engine through the same ``from_pretrained`` calls as SmolVLM.
 
-Trained on the engine's own default prompts (:data:`PROMPTS`) to known outputs: a picture
-of one of ``tiny_models.COLORS`` described is "a red square."; described in detail, "a
-picture of a red square."; asked "what color is it?", "red"; asked "is it a square?", "yes".
+The tiny one is trained on the engine's own default prompts (:data:`PROMPTS`) to known
+outputs: a picture of one of ``tiny_models.COLORS`` described is "a red square."; described in
+detail, "a picture of a red square."; asked "what color is it?", "red"; asked "is it a
+square?", "yes". :data:`SHAPES` also holds SmolVLM-256M's and -500M's sizes, for
+``bench.chat_fullsize`` (random weights, never trained).
 """
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -32,7 +35,16 @@ from transformers.models.idefics3.image_processing_pil_idefics3 import Idefics3I
 
 from captioning.settings import EngineSettings
 
-__all__ = ["PROMPTS", "build_trained_chat_model", "chat_caption_for", "chat_detailed_for"]
+__all__ = [
+    "PROMPTS",
+    "SHAPES",
+    "ChatShape",
+    "build_chat_model",
+    "build_trained_chat_model",
+    "chat_caption_for",
+    "chat_detailed_for",
+    "chat_processor",
+]
 
 # The engine's default instructions, which the model is taught to follow.
 PROMPTS = {
@@ -58,10 +70,41 @@ CHAT_TEMPLATE = (
     "{% elif line['type'] == 'image' %}{{ '<image>' }}{% endif %}{% endfor %}"
     "<end_of_utterance>\n{% endfor %}{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"
 )
-TILE = 32  # pixels a side the vision tower looks at
-PATCH = 8
-SCALE_FACTOR = 2  # pixel shuffle: (32 / 8)^2 patches -> 4 tokens a tile
-IMAGE_SEQ_LEN = (TILE // PATCH) ** 2 // SCALE_FACTOR**2
+
+
+@dataclass(frozen=True)
+class ChatShape:
+    """The sizes of an Idefics3 model and its processor. ``None`` vocabulary: the tokenizer's."""
+
+    tile: int  # pixels a side the vision tower looks at
+    patch: int
+    scale_factor: int  # pixel shuffle: (tile / patch)^2 patches -> that / scale_factor^2 tokens a tile
+    vision_hidden: int
+    vision_ffn: int
+    vision_layers: int
+    vision_heads: int
+    text_hidden: int
+    text_ffn: int
+    text_layers: int
+    text_heads: int
+    text_kv_heads: int
+    longest_edge: int  # a picture's longest side is resized to this, then cut into tiles
+    positions: int = 256
+    vocab: int | None = None
+
+    @property
+    def image_seq_len(self) -> int:
+        return (self.tile // self.patch) ** 2 // self.scale_factor**2
+
+
+SHAPES = {
+    # Trains to known outputs in about 5 CPU-seconds: 4 tokens a tile, 2 x 2 tiles at most.
+    "tiny": ChatShape(32, 8, 2, 32, 64, 1, 2, 64, 128, 2, 4, 4, 64),
+    # HuggingFaceTB/SmolVLM-256M-Instruct: SigLIP base-patch16-512 and SmolLM2-135M, 64 tokens
+    # a 512-pixel tile; SmolVLM-500M-Instruct: the same with SmolLM2-360M.
+    "smolvlm-256m": ChatShape(512, 16, 4, 768, 3072, 12, 12, 576, 1536, 30, 9, 3, 2048, 8192, 49280),
+    "smolvlm-500m": ChatShape(512, 16, 4, 768, 3072, 12, 12, 960, 2560, 32, 15, 5, 2048, 8192, 49280),
+}
 
 
 def chat_caption_for(color: str) -> str:
@@ -91,15 +134,16 @@ def _build(folder: Path, colors: dict[str, tuple[int, int, int]], questions: dic
     tasks = [(PROMPTS["describe"], chat_caption_for), (PROMPTS["describe_detailed"], chat_detailed_for)]
     tasks += list(questions.items())
     answers = [answer(color) for _, answer in tasks for color in colors]
-    processor = _processor([prompt for prompt, _ in tasks] + answers)
-    model = _model(processor)
+    processor = chat_processor(SHAPES["tiny"], [prompt for prompt, _ in tasks] + answers)
+    model = build_chat_model(SHAPES["tiny"], processor)
     _train(processor, model, colors, tasks, random.Random(seed))
     processor.save_pretrained(folder)
     model.save_pretrained(folder)
     return folder
 
 
-def _processor(corpus: list[str]) -> Idefics3Processor:
+def chat_processor(shape: ChatShape, corpus: list[str]) -> Idefics3Processor:
+    """SmolVLM's processor at ``shape``'s sizes, with a byte-level BPE trained on ``corpus``."""
     trainer = ByteLevelBPETokenizer()
     trainer.train_from_iterator(
         [*corpus, "User: Assistant:"] * 4,
@@ -117,35 +161,40 @@ def _processor(corpus: list[str]) -> Idefics3Processor:
         additional_special_tokens=SPECIALS[3:],
     )
     images = Idefics3ImageProcessorPil(
-        size={"longest_edge": 2 * TILE}, max_image_size={"longest_edge": TILE}, do_image_splitting=True
+        size={"longest_edge": shape.longest_edge},
+        max_image_size={"longest_edge": shape.tile},
+        do_image_splitting=True,
     )
-    return Idefics3Processor(images, tokenizer, image_seq_len=IMAGE_SEQ_LEN, chat_template=CHAT_TEMPLATE)
+    return Idefics3Processor(
+        images, tokenizer, image_seq_len=shape.image_seq_len, chat_template=CHAT_TEMPLATE
+    )
 
 
-def _model(processor: Idefics3Processor) -> Idefics3ForConditionalGeneration:
+def build_chat_model(shape: ChatShape, processor: Idefics3Processor) -> Idefics3ForConditionalGeneration:
+    """An Idefics3 model of ``shape`` with random weights, for ``processor``'s tokens."""
     tokenizer = processor.tokenizer
     config = Idefics3Config(
         vision_config=Idefics3VisionConfig(
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            image_size=TILE,
-            patch_size=PATCH,
+            hidden_size=shape.vision_hidden,
+            intermediate_size=shape.vision_ffn,
+            num_hidden_layers=shape.vision_layers,
+            num_attention_heads=shape.vision_heads,
+            image_size=shape.tile,
+            patch_size=shape.patch,
         ),
         text_config=LlamaConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=64,
-            intermediate_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=4,
-            max_position_embeddings=256,
+            vocab_size=max(shape.vocab or 0, len(tokenizer)),
+            hidden_size=shape.text_hidden,
+            intermediate_size=shape.text_ffn,
+            num_hidden_layers=shape.text_layers,
+            num_attention_heads=shape.text_heads,
+            num_key_value_heads=shape.text_kv_heads,
+            max_position_embeddings=shape.positions,
             bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
         ),
-        scale_factor=SCALE_FACTOR,
+        scale_factor=shape.scale_factor,
         image_token_id=processor.image_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
@@ -184,8 +233,9 @@ def _collated(rows: list, pad: int) -> dict[str, torch.Tensor]:
     input_ids = torch.full((len(rows), width), pad)
     labels = torch.full((len(rows), width), -100)
     attention = torch.zeros((len(rows), width), dtype=torch.long)
-    pixels = torch.zeros((len(rows), tiles, 3, TILE, TILE))
-    masks = torch.zeros((len(rows), tiles, TILE, TILE), dtype=torch.long)
+    tile = SHAPES["tiny"].tile
+    pixels = torch.zeros((len(rows), tiles, 3, tile, tile))
+    masks = torch.zeros((len(rows), tiles, tile, tile), dtype=torch.long)
     for row, (asked, target) in enumerate(rows):
         ids = [*asked.input_ids[0].tolist(), *target]
         input_ids[row, : len(ids)] = torch.tensor(ids)
