@@ -95,6 +95,8 @@ class ChatModel:
         }
         self.kinds = tuple(self.generation)
         self._controls = sorted(set(self.tokenizer.all_special_tokens) | {processor.image_token}, key=len)
+        # A first call unsets any padding its tokenizer.json came with, here, on one thread.
+        self.tokenizer("a")
 
     @classmethod
     def supports(cls, config: Mapping[str, Any]) -> bool:
