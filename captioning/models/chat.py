@@ -129,8 +129,7 @@ class ChatModel:
         if _marks(processor) != 1:  # no template, or none with one place for one picture
             raise ModelLoadError(
                 f"The {role} model {name!r} ({setting}) has no chat template with a place for the "
-                f"picture in its processor, which a chat model needs; {setting} takes BLIP-2 or "
-                f"{cls.family}."
+                "picture in its processor, which a chat model needs."
             )
         loader = _model_class(config_of(folder))  # its own class: int8 builds the model from it
         model = load_model(loader, name, settings, device, dtype, role=role, setting=setting)
