@@ -51,7 +51,9 @@ _NEEDS["read"] = "Reading text needs OCR_MODEL."
 class PreparedPicture:
     """A picture ready for the model that does its task: normalised pixels, on the CPU."""
 
-    pixel_values: torch.Tensor  # (3, height, width), float32
+    # What the model's adapter prepared: BLIP-2's and Florence-2's (3, height, width) float32
+    # tensor; a chat model's tensors and prompt text (captioning.models.chat.ChatPicture).
+    pixel_values: Any
 
 
 Picture = bytes | Image.Image | PreparedPicture

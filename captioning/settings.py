@@ -36,7 +36,7 @@ __all__ = ["EngineSettings", "ModelRef", "parse_models", "settings_error"]
 DtypeSetting = Literal["auto", "float16", "bfloat16", "float32"]
 
 # Optional models: empty means "none", on purpose, rather than "the default".
-_EMPTY_MEANS_OFF = {"question_translation_model", "question_translation_models", "ocr_model"}
+_EMPTY_MEANS_OFF = {"question_translation_model", "question_translation_models", "ocr_model", "read_prompt"}
 _CODE = re.compile(r"^[a-z]{2}$")
 _TARGET_TOKEN = re.compile(r"^>>[\w-]+<<$")
 
@@ -132,6 +132,23 @@ class EngineSettings(BaseSettings):
     # "Describe again" under a description: beam search and room for more detail.
     detailed_max_new_tokens: int = Field(60, ge=1, le=512)
     detailed_num_beams: int = Field(3, ge=1, le=16)
+    # What a chat model (a CAPTION_MODEL with a chat template, captioning.models.chat) is
+    # told, in English, beside the picture: for the short description (alt text, read aloud),
+    # the detailed one, and reading the text in it. A question goes as it was asked.
+    # READ_PROMPT is used where OCR_MODEL is empty; empty, the chat model doesn't read.
+    caption_prompt: str = Field(
+        "Describe this picture in one sentence for someone who can't see it, the most important thing first.",
+        min_length=1,
+    )
+    detailed_prompt: str = Field(
+        "Describe this picture in detail for someone who can't see it: first what it shows "
+        "as a whole, then the people, any text word for word, the colours, and where things are.",
+        min_length=1,
+    )
+    read_prompt: str = (
+        "Write out all the text in this picture, word for word, line by line. "
+        "If there is no text, write nothing."
+    )
     # Answers to questions about a picture: a few words ("red", "two dogs").
     answer_max_new_tokens: int = Field(20, ge=1, le=512)
     answer_num_beams: int = Field(1, ge=1, le=16)

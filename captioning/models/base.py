@@ -53,11 +53,13 @@ class PictureModel(Protocol):
         setting: str,
     ) -> PictureModel: ...
 
-    def prepare(self, picture: Image.Image) -> torch.Tensor:
-        """One picture's pixels, at this model's size and normalisation, on the CPU."""
+    def prepare(self, picture: Image.Image) -> Any:
+        """One picture's pixels, at this model's size and normalisation, on the CPU: a tensor
+        (BLIP-2, Florence-2), or whatever else this adapter's ``run`` takes (a chat model's
+        tensors and the text its picture takes in the prompt)."""
         ...
 
-    def run(self, kind: str, pixels: Sequence[torch.Tensor], tasks: Sequence[Any]) -> list[str]:
+    def run(self, kind: str, pixels: Sequence[Any], tasks: Sequence[Any]) -> list[str]:
         """One batch of one kind -> the English text for each picture, in order. A task's
         question (if it has one) is already in English."""
         ...

@@ -155,7 +155,7 @@ def test_wrapped_prose_is_translated_a_sentence_at_a_time_and_a_menu_a_line_at_a
 def test_a_long_line_is_translated_a_sentence_at_a_time(engine):
     line = "a red square. a blue square. " * 20  # far beyond what Marian gives back in one go
     [result] = engine.run("translate", [None], [Translate(line, ("es",))])
-    assert result.translations["es"] == " ".join(["un cuadrado rojo un cuadrado azul"] * 20)
+    assert result.translations["es"] == " ".join(["un cuadrado rojo. un cuadrado azul."] * 20)
 
 
 def test_an_overlong_line_is_cut_at_sentence_ends_then_between_words():

@@ -379,6 +379,30 @@ async def test_a_request_the_models_fail_on_fails_alone_in_its_replica_batch(cap
     pytest.fail(f"the failing question never shared a replica batch: {ran}")
 
 
+async def test_a_chat_model_describes_and_answers_through_ray(cluster, tiny_model_dirs):
+    from ray import serve
+
+    from captioning import Answer, Describe, Question
+    from captioning.serving.ray_backend import RayBackend
+
+    app = f"{APP}-chat"
+    deploy(app, tiny_model_dirs, replicas=1, caption_model=str(tiny_model_dirs.chat))
+    try:
+        backend = RayBackend(cluster.address, app_name=app)
+        assert await asyncio.to_thread(backend.connect)
+        photos = [pictures.jpeg("red"), pictures.jpeg("blue")]
+        described = await asyncio.to_thread(backend.run, "describe", photos, [Describe(False, ("es",))] * 2)
+        asked = [Answer(Question("¿de qué color es?", "es"), ("es",))] * 2
+        answered = await asyncio.to_thread(backend.run, "answer", photos, asked)
+    finally:
+        serve.delete(app)
+    assert [(d.english, d.text("es")) for d in described] == [
+        ("a red square.", "un cuadrado rojo."),
+        ("a blue square.", "un cuadrado azul."),
+    ]
+    assert [(a.english, a.text("es")) for a in answered] == [("red", "rojo"), ("blue", "azul")]
+
+
 async def test_killing_the_replicas_mid_batch_still_gets_the_photo_described(
     telegram, captioning_app, tmp_path, caplog
 ):

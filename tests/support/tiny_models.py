@@ -25,12 +25,13 @@ import torch
 from PIL import Image
 
 from captioning.questions import prompt
-from tests.support import synthetic
+from tests.support import synthetic, tiny_chat
+from tests.support.tiny_chat import build_trained_chat_model, chat_caption_for, chat_detailed_for
 from tests.support.tiny_reader import build_trained_ocr_model
 
 # Bumped whenever what the models are trained on changes: cached models of another version
 # are built again (see cached_models).
-MODELS_VERSION = 3
+MODELS_VERSION = 4
 
 # name -> (RGB, Spanish name)
 COLORS: dict[str, tuple[tuple[int, int, int], str]] = {
@@ -72,16 +73,18 @@ class TinyModels:
     question: Path
     multi: Path  # English -> French (>>fra<<) or Portuguese (>>por<<)
     reader: Path  # a Florence-2 that reads tests.support.tiny_reader.SIGNS
+    chat: Path  # a chat model (SmolVLM's family) trained as tests.support.tiny_chat says
 
-    def env(self, *, more_languages: bool = False) -> dict[str, str]:
-        """Spanish; with ``more_languages``, French and Portuguese too, from one model."""
+    def env(self, *, more_languages: bool = False, chat: bool = False) -> dict[str, str]:
+        """Spanish; with ``more_languages``, French and Portuguese too, from one model; with
+        ``chat``, the chat model as CAPTION_MODEL instead of BLIP-2."""
         translations = f"es={self.translation}"
         if more_languages:
             translations += "".join(
                 f",{code}={self.multi}@{token}" for code, token in OTHER_LANGUAGES.items()
             )
         return {
-            "CAPTION_MODEL": str(self.caption),
+            "CAPTION_MODEL": str(self.chat if chat else self.caption),
             "TRANSLATION_MODELS": translations,
             "QUESTION_TRANSLATION_MODELS": f"es={self.question}",
             "OCR_MODEL": str(self.reader),
@@ -114,6 +117,11 @@ def translation_for(color: str) -> str:
     return f"un cuadrado {COLORS[color][1]}"
 
 
+def chat_translation_for(color: str, *, detailed: bool = False) -> str:
+    """The en->es model's output for the chat model's descriptions (tiny_chat)."""
+    return f"una imagen de un cuadrado {COLORS[color][1]}." if detailed else f"{translation_for(color)}."
+
+
 def square(color: str, size: int = 64) -> Image.Image:
     return Image.new("RGB", (size, size), COLORS[color][0])
 
@@ -129,11 +137,17 @@ def cached_models(cache: Path) -> TinyModels:
 
     code = b"".join(
         Path(module).read_bytes()
-        for module in (__file__, synthetic.__file__, build_trained_ocr_model.__code__.co_filename)
+        for module in (
+            __file__,
+            synthetic.__file__,
+            tiny_chat.__file__,
+            build_trained_ocr_model.__code__.co_filename,
+        )
     )
     import transformers
 
-    versions = f"{MODELS_VERSION}:{torch.__version__}:{transformers.__version__}"
+    # The chat model learns the engine's default prompts: another default, another model.
+    versions = f"{MODELS_VERSION}:{torch.__version__}:{transformers.__version__}:{tiny_chat.PROMPTS}"
     key = hashlib.sha256(f"{versions}:{code!r}".encode()).hexdigest()[:16]
     folder = cache / key
     cache.mkdir(parents=True, exist_ok=True)
@@ -141,19 +155,27 @@ def cached_models(cache: Path) -> TinyModels:
         if not (folder / "complete").exists():
             build_trained_models(folder)
             (folder / "complete").touch()
-    return TinyModels(*(folder / name for name in ("caption", "translation", "question", "multi", "reader")))
+    names = ("caption", "translation", "question", "multi", "reader", "chat")
+    return TinyModels(*(folder / name for name in names))
 
 
 def build_trained_models(folder: Path, seed: int = 0) -> TinyModels:
     """Build, train and save the models under ``folder``: the reader in a process of its own,
-    beside the others (each trains on one core; together they take the reader's time)."""
+    beside the others (each trains on one core; together they take the reader's time), and
+    the chat model in whichever is free first."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         reader = pool.submit(build_trained_ocr_model, folder / "reader", seed=seed)
         language = pool.submit(_build_language_models, folder, seed)
-        return TinyModels(*language.result(), reader.result())
+        chat = pool.submit(_build_chat_model, folder / "chat", seed)
+        return TinyModels(*language.result(), reader.result(), chat.result())
+
+
+def _build_chat_model(folder: Path, seed: int) -> Path:
+    colors = {name: rgb for name, (rgb, _) in COLORS.items()}
+    return build_trained_chat_model(folder, colors, QUESTIONS, seed=seed)  # QUESTIONS don't pickle
 
 
 def _build_language_models(folder: Path, seed: int) -> tuple[Path, Path, Path, Path]:
@@ -169,9 +191,13 @@ def _build_language_models(folder: Path, seed: int) -> tuple[Path, Path, Path, P
     corpus = english * 8 + [prompt(q) for q in QUESTIONS] * 8
     processor, captioner = synthetic.build_captioner(shape, synthetic.caption_tokenizer(corpus))
     _train_captioner(processor, captioner, rng)
-    tokenizer = synthetic.translation_tokenizer(english, spanish)
+    # The en->es model also translates the chat model's sentences (tiny_chat).
+    to_spanish = english + [chat_caption_for(c) for c in COLORS] + [chat_detailed_for(c) for c in COLORS]
+    spanish += [chat_translation_for(c) for c in COLORS]
+    spanish += [chat_translation_for(c, detailed=True) for c in COLORS]
+    tokenizer = synthetic.translation_tokenizer(to_spanish, spanish)
     translator = synthetic.build_translator(shape, tokenizer)
-    _train_translator(tokenizer, translator, english, spanish)
+    _train_translator(tokenizer, translator, to_spanish, spanish)
     caption_dir, translation_dir = synthetic.save_models(folder, processor, captioner, tokenizer, translator)
 
     asked, meant = list(SPANISH_QUESTIONS), list(SPANISH_QUESTIONS.values())
