@@ -19,6 +19,7 @@ from captioning import EngineSettings
 
 from .actions import ACTIONS, NEW
 from .context import BotContext, Describer, Services
+from .conversations import Conversations
 from .flows import asking, buttons, commands, photos
 from .flows.gathering import Albums
 from .messages import CATALOG
@@ -77,6 +78,7 @@ def build_application(
     svc.presence = Presence(application.bot, timings)
     svc.members = Members(application.bot, timings.member_cache_s)
     svc.quota = PersonQuota(settings.person_messages_per_minute)
+    svc.conversations = Conversations(settings.follow_up_minutes * 60)
     for handler in [*ACTIONS.handlers(), *_message_handlers()]:
         application.add_handler(handler)
     application.add_error_handler(on_error)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from captioning.serving.executor import Executor
 
     from .actions import Actions
+    from .conversations import Conversations
     from .flows.gathering import Albums
     from .permissions import Members
     from .presence import Presence
@@ -97,6 +98,8 @@ class Services:
     fatal: Callable[[BaseException], None] = lambda error: None
     # The same ask about the same picture, one at a time (bot.flows.tasks), by (chat, picture, task).
     asking: dict[Hashable, asyncio.Lock] = field(default_factory=dict)
+    # What was asked about each picture in a private chat lately, for a chat model's follow-ups.
+    conversations: Conversations = None  # type: ignore[assignment]
     # Work the bot does beside the updates (results that came late, kept): cancelled at the stop.
     background: set[asyncio.Task[None]] = field(default_factory=set)
 

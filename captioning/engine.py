@@ -244,14 +244,18 @@ class Engine:
         return prepared
 
     def _in_english(self, tasks: Sequence[Any]) -> list[Any]:
-        """The tasks, each question (if any) put in English: one pass per language."""
+        """The tasks, each question (and the earlier ones it follows) put in English: one
+        pass per language."""
         asked = [i for i, t in enumerate(tasks) if isinstance(getattr(t, "question", None), Question)]
         if not asked:
             return list(tasks)
-        english = self.questions.to_english([tasks[i].question for i in asked])
+        questions = [q for i in asked for q in (tasks[i].question, *(q for q, _ in tasks[i].earlier))]
+        english = iter(self.questions.to_english(questions))
         done = list(tasks)
-        for i, text in zip(asked, english, strict=True):
-            done[i] = dataclasses.replace(tasks[i], question=Question(text, "en"))
+        for i in asked:
+            question = Question(next(english), "en")
+            earlier = tuple((Question(next(english), "en"), answer) for _, answer in tasks[i].earlier)
+            done[i] = dataclasses.replace(tasks[i], question=question, earlier=earlier)
         return done
 
     def _translate_texts(self, tasks: Sequence[Any]) -> list[Translated]:

@@ -58,10 +58,14 @@ class Describe:
 
 @dataclass(frozen=True)
 class Answer:
-    """The answer to a question about the picture."""
+    """The answer to a question about the picture. ``earlier``: the questions asked about it
+    before in the same conversation, each with its (English) answer, earliest first: a chat
+    model hears them ("and what is she holding?" follows "who is in the photo?"); BLIP-2 asks
+    each question alone."""
 
     question: Question
     languages: tuple[str, ...] = ("es",)
+    earlier: tuple[tuple[Question, str], ...] = ()
     kind: ClassVar[str] = "answer"
 
 

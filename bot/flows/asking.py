@@ -27,7 +27,7 @@ import logging
 import re
 import time
 
-from telegram import Message, Update, User
+from telegram import Chat, Message, Update, User
 from telegram.error import TelegramError
 
 from captioning import Answer, CaptioningError, Stopped, Translated
@@ -110,12 +110,21 @@ async def ask(
         )
         return
     languages = await context.languages(message.chat, asker)
-    task = Answer(question, translations(languages))
+    # One picture in a private chat: a conversation, which a chat model hears before the question.
+    talk = (
+        (message.chat_id, pictures[0].unique_id)
+        if message.chat.type == Chat.PRIVATE and len(pictures) == 1
+        else None
+    )
+    earlier = svc.conversations.earlier(talk) if talk else ()
+    task = Answer(question, translations(languages), earlier)
     async with svc.presence.working(message):
         results = await asyncio.gather(
             *(obtain(context, message, p, task, mode=Mode.ASKED, asker=asker) for p in pictures),
             return_exceptions=True,
         )
+        if talk and isinstance(results[0], Translated):
+            svc.conversations.add(talk, question, results[0].english)
         for result in results:
             if isinstance(result, (TelegramError, Deferred, Stopped)):
                 # Telegram unreachable, or the bot stopping: the journal keeps the question.

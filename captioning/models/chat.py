@@ -145,10 +145,11 @@ class ChatModel:
         return ChatPicture(tensors, offset["replacement"])
 
     def run(self, kind: str, pixels: Sequence[ChatPicture], tasks: Sequence[Any]) -> list[str]:
-        words = (
-            [task.question.text for task in tasks] if kind == "answer" else [self.prompts[kind]] * len(tasks)
-        )
-        rows = [self._ids(text, picture.image_text) for text, picture in zip(words, pixels, strict=True)]
+        if kind == "answer":  # the question, after the conversation about the picture so far
+            turns = [(*((q.text, a) for q, a in task.earlier), (task.question.text, "")) for task in tasks]
+        else:
+            turns = [((self.prompts[kind], ""),)] * len(tasks)
+        rows = [self._ids(said, picture.image_text) for said, picture in zip(turns, pixels, strict=True)]
         width = max(map(len, rows))
         input_ids = torch.tensor([[self.pad_id] * (width - len(r)) + r for r in rows], device=self.device)
         attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=self.device)
@@ -165,17 +166,22 @@ class ChatModel:
         tidy = tidy_text if kind == "read" else clean_text
         return [tidy(text) for text in texts]
 
-    def _ids(self, words: str, image_text: str) -> list[int]:
-        """One prompt's token ids: the chat template around the picture and ``words``, the
-        picture's mark expanded as its processor expands it."""
-        for control in reversed(self._controls):  # a person's words can't be the model's markup
-            words = words.replace(control, "")
-        prompt = chat_prompt(self.processor, words)
+    def _ids(self, turns: Sequence[tuple[str, str]], image_text: str) -> list[int]:
+        """One prompt's token ids: the chat template around the picture and the ``turns``
+        ((words, answer), the last one's answer to come), the picture's mark expanded as its
+        processor expands it."""
+        clean = [(self._plain(words), self._plain(answer)) for words, answer in turns]
+        prompt = chat_prompt(self.processor, clean[-1][0], earlier=clean[:-1])
         before, _, after = prompt.partition(self.processor.image_token)
         bos = self.tokenizer.bos_token
         # As the processor's own apply_chat_template does: no second BOS where the template wrote one.
         special = not (bos and prompt.startswith(bos))
         return self.tokenizer(before + image_text + after, add_special_tokens=special).input_ids
+
+    def _plain(self, words: str) -> str:
+        for control in reversed(self._controls):  # a person's words can't be the model's markup
+            words = words.replace(control, "")
+        return words
 
     def _placed(self, tensor: torch.Tensor) -> torch.Tensor:
         if tensor.is_floating_point():
@@ -183,13 +189,20 @@ class ChatModel:
         return tensor.to(self.device, non_blocking=True)
 
 
-def chat_prompt(processor: Any, words: str) -> str:
-    """The model's chat template over one user turn, the picture then ``words``, and the start
-    of the assistant's turn; the picture is ``processor.image_token``, not yet expanded."""
-    content = [{"type": "image"}, {"type": "text", "text": words}]
-    prompt: str = processor.apply_chat_template(
-        [{"role": "user", "content": content}], add_generation_prompt=True
-    )
+def chat_prompt(processor: Any, words: str, earlier: Sequence[tuple[str, str]] = ()) -> str:
+    """The model's chat template over the conversation: the picture and the first words, each
+    answer and the words after it (``earlier``: (words, answer) turns before ``words``), and
+    the start of the assistant's turn; the picture is ``processor.image_token``, not yet
+    expanded."""
+    messages: list[dict[str, Any]] = []
+    for said, answer in [*earlier, (words, "")]:
+        content: list[dict[str, str]] = [{"type": "text", "text": said}]
+        messages.append(
+            {"role": "user", "content": [{"type": "image"}, *content] if not messages else content}
+        )
+        if answer:
+            messages.append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
+    prompt: str = processor.apply_chat_template(messages, add_generation_prompt=True)
     return prompt
 
 

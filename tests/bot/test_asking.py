@@ -264,3 +264,17 @@ async def test_in_groups_only_replies_are_questions(telegram, executor, tmp_path
         question = await telegram.push(telegram.message(-100, user_id=12, text="what color is it?"))
         await until_handled(tmp_path / "state", question)
     assert telegram.count("sendMessage", -100) == 1
+
+
+async def test_a_private_conversation_about_a_picture_goes_with_each_question(telegram, executor, tmp_path):
+    describer = Wrapped(executor)
+    async with running_bot(telegram, tmp_path / "state", describer):
+        await described(telegram, 5, "red")
+        for count, text in enumerate(("what color is it?", "is it a square?"), start=2):
+            await telegram.push(telegram.message(5, text=text))
+            await telegram.wait_for("sendMessage", count=count, chat_id=5)
+        _, group_description = await described(telegram, -100, "red", user_id=12)
+        await asked(telegram, -100, "what color is it?", telegram.bot_message(group_description), user_id=12)
+    first, second, in_group = (s["task"] for s in describer.submitted if isinstance(s["task"], Answer))
+    assert first.earlier == () and in_group.earlier == ()  # a group's questions stand alone
+    assert second.earlier == ((Question("what color is it?", "en"), "red"),)

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from captioning import Engine, EngineSettings, ModelLoadError, Question, Translated
+from captioning import Answer, Engine, EngineSettings, ModelLoadError, Question, Translated
 from captioning.models.chat import ChatModel, collate, input_size
 from tests.support import pictures
 from tests.support.tiny_chat import chat_caption_for, chat_detailed_for
@@ -87,6 +87,25 @@ def test_a_batch_is_one_generate_with_the_prompts_padded_on_the_left(chat, monke
     [mask] = seen
     assert mask.shape[0] == len(MIXED) and bool(mask[:, -1].all())  # every prompt ends at the edge
     assert not bool(mask.all())  # and the shorter ones start later
+
+
+def test_a_follow_up_is_asked_after_the_conversation_so_far_in_english(chat, monkeypatch):
+    adapter = chat.routes["answer"]
+    prompts, generate = [], adapter.model.generate
+
+    def recording_generate(*args, **kwargs):
+        prompts.append(adapter.tokenizer.decode(kwargs["input_ids"][0]))
+        return generate(*args, **kwargs)
+
+    monkeypatch.setattr(adapter.model, "generate", recording_generate)
+    earlier = ((Question("¿de qué color es?", "es"), "blue"),)
+    [got] = chat.run("answer", [square("blue")], [Answer(Question("is it a square?", "en"), (), earlier)])
+    [prompt] = prompts
+    assert isinstance(got, Translated) and got.english  # the tiny model wasn't taught conversations
+    # The picture once, at the start; the earlier question in English, its answer, then this one.
+    assert prompt.count("what color is it?") == 1 and "¿" not in prompt
+    assert prompt.index("what color is it?") < prompt.index("blue") < prompt.index("is it a square?")
+    assert prompt.index(adapter.processor.image_token) < prompt.index("what color is it?")
 
 
 def test_the_prompts_are_settings_and_a_prompt_the_model_wasnt_taught_changes_the_words(chat_env):
