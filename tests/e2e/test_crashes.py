@@ -13,7 +13,7 @@ import pytest
 
 from tests.support import pictures
 from tests.support.bot_harness import fetch
-from tests.support.fake_telegram import FakeTelegram
+from tests.support.fake_telegram import FakeTelegram, command
 from tests.support.locks import locked_database
 from tests.support.processes import bot_env
 from tests.support.waiting import journaled, until, until_handled
@@ -195,8 +195,12 @@ async def test_an_update_answered_whose_confirms_were_all_lost_is_answered_once(
     process = await bot_processes(env)
     await process.until_ready(telegram)
     photo = telegram.message(700, photo=telegram.photo(pictures.jpeg("blue")))
+    # And a member's /lang full of words to echo (mentions, a link, over 4,096 characters).
+    words = "@everyone https://example.org/x " + "fr " * 2000
+    lang = telegram.message(-700, user_id=12, text=f"/lang {words}", entities=command("/lang"))
     update_id = await telegram.push(photo)
-    await until_handled(tmp_path / "state", update_id)
+    lang_id = await telegram.push(lang)
+    await until_handled(tmp_path / "state", update_id, lang_id)
     await process.stop()
     assert telegram.confirmed_offset <= update_id  # never confirmed
     process = await bot_processes(env)  # Telegram hands the update out again
@@ -207,6 +211,8 @@ async def test_an_update_answered_whose_confirms_were_all_lost_is_answered_once(
     logs = await process.stop()
     assert descriptions_by_photo(telegram) == {photo["message_id"]: 1}, logs
     assert "delivered again" in logs
+    [refused] = telegram.sent("sendMessage", chat_id=-700)  # once, and asked first: nothing echoed
+    assert refused["text"] == "Only this group's admins can change that."
 
 
 def queued_replies(state) -> int:
