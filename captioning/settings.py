@@ -149,6 +149,10 @@ class EngineSettings(BaseSettings):
         "Write out all the text in this picture, word for word, line by line. "
         "If there is no text, write nothing."
     )
+    # The longest side, in pixels, a chat model sees a picture at; 0: its processor's own.
+    # SmolVLM's is 2048, in up to 16 tiles of 512 (64 tokens each): a 640 x 480 photo is 13
+    # tiles, and on a CPU seeing them is most of a description's time. 512 is one tile.
+    chat_picture_side: int = Field(0, ge=0, le=8192)
     # Answers to questions about a picture: a few words ("red", "two dogs").
     answer_max_new_tokens: int = Field(20, ge=1, le=512)
     answer_num_beams: int = Field(1, ge=1, le=16)

@@ -30,6 +30,7 @@ sampling: a picture gets the same words each time, batched or alone.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib.util import find_spec
@@ -77,6 +78,7 @@ class ChatModel:
     def __init__(self, processor: Any, model: Any, settings: EngineSettings) -> None:
         self.processor, self.model, self.tokenizer = processor, model, processor.tokenizer
         self.device, self.dtype = model.device, model.dtype
+        limit_side(processor.image_processor, settings.chat_picture_side)
         self.input_size = input_size(processor.image_processor)
         self.prompts = {"describe": settings.caption_prompt, "describe_detailed": settings.detailed_prompt}
         if settings.read_prompt and not settings.ocr_model:  # a reading model, when named, reads
@@ -232,6 +234,25 @@ def collate(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     return torch.cat(padded)
 
 
+# Past this, a processor's "longest_edge" is a count of pixels (Qwen2-VL's), not a side.
+_COUNTS_PIXELS = 4096
+
+
+def limit_side(image_processor: Any, side: int) -> None:
+    """Pictures seen at most ``side`` pixels on their longest side (0: as the processor would),
+    where the processor resizes to a longest edge: Idefics3 (SmolVLM) then cuts fewer tiles, or
+    none. Qwen2-VL's longest edge counts pixels (see :func:`input_size`): then ``side`` squared."""
+    size: Any = getattr(image_processor, "size", None)
+    longest = size.get("longest_edge") if size is not None and hasattr(size, "get") else None
+    if not side or not longest:
+        return
+    limit = min(longest, side * side if longest > _COUNTS_PIXELS else side)
+    if isinstance(size, dict):
+        image_processor.size = {**size, "longest_edge": limit}
+    else:  # transformers' SizeDict, a dataclass
+        image_processor.size = dataclasses.replace(size, longest_edge=limit)
+
+
 def input_size(image_processor: Any) -> int:
     """The pixels a side a picture is worth fetching at: the processor's height, or its longest
     edge (Idefics3 resizes to it, then tiles), or shortest edge (CLIP's). Qwen2-VL gives pixel
@@ -240,7 +261,7 @@ def input_size(image_processor: Any) -> int:
     for key in ("height", "longest_edge", "shortest_edge"):
         value = size.get(key) if hasattr(size, "get") else getattr(size, key, None)
         if value:
-            return int(value) if value <= 4096 else int(value**0.5)
+            return int(value) if value <= _COUNTS_PIXELS else int(value**0.5)
     return 512
 
 

@@ -108,6 +108,17 @@ def test_a_follow_up_is_asked_after_the_conversation_so_far_in_english(chat, mon
     assert prompt.index(adapter.processor.image_token) < prompt.index("what color is it?")
 
 
+def test_chat_picture_side_makes_a_picture_fewer_tiles(chat_env):
+    """SmolVLM cuts a picture into tiles at its processor's longest edge: CHAT_PICTURE_SIDE
+    lowers it (to one tile here: the tiny processor's tile is 32 px), and what the bot fetches."""
+    small = Engine.load(EngineSettings.from_env({**chat_env, "CHAT_PICTURE_SIDE": "32"}), questions=False)
+    adapter = small.routes["describe"]
+    assert small.capabilities.input_size("describe") == 32
+    tiles = small.prepare(square("red", 64)).pixel_values.tensors["pixel_values"].shape[1]
+    assert tiles == 1  # the tiny processor's own side (64) makes 2 x 2 tiles and a global view
+    assert adapter.processor.image_processor.size.longest_edge == 32
+
+
 def test_the_prompts_are_settings_and_a_prompt_the_model_wasnt_taught_changes_the_words(chat_env):
     engine = Engine.load(EngineSettings.from_env({**chat_env, "CAPTION_PROMPT": "what color is it?"}))
     assert engine.describe([square("red")], languages=()) == [Translated("red")]
