@@ -6,8 +6,10 @@
                                 put in English first), the translators the rest
 
 :attr:`Engine.routes` is the one table from a task kind to the adapter that does it, built
-from what each loaded adapter says it does (:mod:`captioning.models`); ``translate`` needs
-no picture and goes to the translators. The engine knows no model family, and
+from what each loaded adapter says it does (:mod:`captioning.models`): the first that does a
+kind does it, and one that does it only as a fallback (BLIP-2's detailed caption) only where
+no other does (Florence-2's paragraph, beside BLIP-2); ``translate`` needs no picture and goes
+to the translators. The engine knows no model family, and
 :attr:`Engine.capabilities` is made here, once, from that table.
 
 ``Engine.load(describing=False)`` loads the reading model alone (``python -m captioning
@@ -76,10 +78,7 @@ class Engine:
         self.translations = translations or Translations({})
         self.questions = questions or Translations({})  # each language -> English
         self.device, self.dtype = self.models[0].device, self.models[0].dtype
-        self.routes: dict[str, PictureModel] = {}
-        for model in self.models:  # the first adapter that does a kind does it
-            for kind in model.kinds:
-                self.routes.setdefault(kind, model)
+        self.routes = _routes(self.models)
         sizes = {kind: model.input_size for kind, model in self.routes.items()}
         self.capabilities = Capabilities(
             languages=("en", *self.translations.languages),
@@ -96,13 +95,16 @@ class Engine:
         questions: bool = True,
         reading: bool = True,
         describing: bool = True,
+        detailed: bool = False,
     ) -> Engine:
         """Load the models named in ``settings`` (default: from the environment and ``.env``).
 
         The caption model and the translators are needed: one that can't be loaded raises
         :class:`ModelLoadError`. The question translators and the reading model are optional:
         one that can't be loaded is logged in one line, and what it does is off.
-        ``questions=False`` or ``reading=False`` leaves them out.
+        ``questions=False`` or ``reading=False`` leaves them out; with ``detailed``, the reading
+        model is loaded all the same where it writes the long description (OCR_DETAILED_TASK,
+        beside a caption model whose own is only a fallback: BLIP-2's).
 
         ``describing=False`` loads the reading model alone (``python -m captioning --read``
         needs no BLIP-2 and no Marian, some 15 GB): then it is needed, and one that is off
@@ -118,7 +120,9 @@ class Engine:
         if describing:
             models.append(load_adapter("caption", settings.caption_model, settings, device, dtype))
             translations, asked = _translators(settings, device, dtype, questions=questions)
-        if settings.ocr_model and reading:
+        gives_way = any("describe_detailed" in m.fallbacks for m in models)
+        writes_long = detailed and settings.ocr_detailed_task and gives_way
+        if settings.ocr_model and (reading or writes_long):
             models += _optional_reader(settings, device, dtype, needed=not describing)
         log.info(
             "Models loaded on %s in %s in %.1f s: caption=%s translations=%s questions=%s reading=%s",
@@ -263,6 +267,17 @@ class Engine:
         return [Translated(t.text, each) for t, each in zip(tasks, translated, strict=True)]
 
 
+def _routes(models: Sequence[PictureModel]) -> dict[str, PictureModel]:
+    """Each task kind -> the first model that does it, the models' fallbacks last."""
+    routes: dict[str, PictureModel] = {}
+    for fallback in (False, True):
+        for model in models:
+            for kind in model.kinds:
+                if (kind in model.fallbacks) is fallback:
+                    routes.setdefault(kind, model)
+    return {kind: routes[kind] for model in models for kind in model.kinds}  # in the models' order
+
+
 def _placement(settings: EngineSettings, describing: bool) -> tuple[torch.device, torch.dtype, bool]:
     """The device, the dtype, and whether the models go in int8; refused settings in one line."""
     if settings.quantize == "int8" and settings.device.startswith("cuda"):
@@ -306,7 +321,10 @@ def _translators(
 def _optional_reader(
     settings: EngineSettings, device: torch.device, dtype: torch.dtype, *, needed: bool
 ) -> list[PictureModel]:
-    """The reading model, or none (one log line) when it can't be loaded and isn't ``needed``."""
+    """The reading model, or none (one log line) when it can't be loaded and isn't ``needed``.
+    Loaded to read alone (``needed``), it writes no long description either."""
+    if needed:
+        settings = settings.with_overrides(ocr_detailed_task="")
     try:
         return [load_adapter("reading", settings.ocr_model, settings, device, dtype)]
     except ModelLoadError as exc:

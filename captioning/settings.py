@@ -36,7 +36,13 @@ __all__ = ["EngineSettings", "ModelRef", "parse_models", "settings_error"]
 DtypeSetting = Literal["auto", "float16", "bfloat16", "float32"]
 
 # Optional models: empty means "none", on purpose, rather than "the default".
-_EMPTY_MEANS_OFF = {"question_translation_model", "question_translation_models", "ocr_model", "read_prompt"}
+_EMPTY_MEANS_OFF = {
+    "question_translation_model",
+    "question_translation_models",
+    "ocr_model",
+    "ocr_detailed_task",
+    "read_prompt",
+}
 _CODE = re.compile(r"^[a-z]{2}$")
 _TARGET_TOKEN = re.compile(r"^>>[\w-]+<<$")
 
@@ -110,6 +116,12 @@ class EngineSettings(BaseSettings):
     ocr_model: str = "florence-community/Florence-2-large"
     ocr_max_new_tokens: int = Field(1024, ge=1, le=4096)
     ocr_num_beams: int = Field(3, ge=1, le=16)
+    # The long description where the caption model writes only one sentence (BLIP-2, whose
+    # "detailed" caption is its short one with beam search): OCR_MODEL's Florence-2 writes it,
+    # a paragraph, asked with this task. Empty: BLIP-2 writes it. A chat model writes its own.
+    ocr_detailed_task: Literal["<MORE_DETAILED_CAPTION>", "<DETAILED_CAPTION>", ""] = (
+        "<MORE_DETAILED_CAPTION>"
+    )
     # int8 on the CPU: every Linear layer of the models in int8 (about 5x faster than float32,
     # in under half the memory, at full size). Not on a GPU.
     quantize: Literal["none", "int8"] = "none"

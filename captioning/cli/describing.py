@@ -83,14 +83,17 @@ def load(args: argparse.Namespace, settings: EngineSettings, timings: Timings) -
     languages = _languages(args.lang, settings)
     question = _question(args.ask, settings) if args.ask is not None else None
     with timings.step("load"):
-        engine = _engine(settings, question, reading=reading, describing=describing)
+        engine = _engine(settings, question, reading=reading, describing=describing, detailed=args.detailed)
     task: Describe | Answer | None = Describe(languages=languages) if describing else None
     if question is not None:
         with timings.step("question"):  # put in English once, for every batch
             (asked,) = engine.questions.to_english([question])
         task = Answer(Question(asked), languages)
     detailed = Describe(detailed=True, languages=languages) if args.detailed else None
-    size = engine.capabilities.input_size("read" if reading else "describe")
+    # Decoded large enough for every model that looks at it (Florence-2, reading or writing
+    # the long description beside BLIP-2, looks at 768 px; BLIP-2 at 224).
+    kinds = [t.kind for t in (task, detailed) if t is not None] + ["read"] * reading
+    size = max((engine.capabilities.input_size(k) for k in kinds if engine.capabilities.can(k)), default=0)
     return engine, Work(task, detailed, reading, size)
 
 
@@ -119,14 +122,17 @@ def _translated(
 
 
 def _engine(
-    settings: EngineSettings, question: Question | None, *, reading: bool, describing: bool
+    settings: EngineSettings, question: Question | None, *, reading: bool, describing: bool, detailed: bool
 ) -> Engine:
     """The models the command needs: a question model only for a question in another language
-    than English; reading alone needs neither BLIP-2 nor the translators."""
+    than English; reading alone needs neither BLIP-2 nor the translators; ``detailed`` needs the
+    reading model where it writes the long description (beside BLIP-2)."""
     from ..engine import Engine  # torch loads here, after the arguments are known to be good
 
     questions = question is not None and question.language != "en"
-    engine = Engine.load(settings, questions=questions, reading=reading, describing=describing)
+    engine = Engine.load(
+        settings, questions=questions, reading=reading, describing=describing, detailed=detailed
+    )
     if question is not None and question.language not in engine.capabilities.question_languages:
         raise SettingsError(
             f"--ask: questions in {english_name(question.language)} need a question model "

@@ -6,6 +6,10 @@ methods. It follows transformers' pipelines: ``load`` (once, never at import), `
 a batch, the only code that touches the model, under ``torch.inference_mode``), which gives
 English text, one per picture: the engine translates it.
 
+The engine routes each task kind to the first loaded adapter that does it (the caption model's,
+then the reading model's), and a kind an adapter lists among its ``fallbacks`` only where no
+other does it.
+
 Which adapter loads a model is decided by its ``config.json`` (:meth:`PictureModel.supports`),
 among the adapters of the setting's role: ``caption`` (CAPTION_MODEL) or ``reading``
 (OCR_MODEL). A new family is one module in this package with an ``ADAPTERS`` tuple.
@@ -31,6 +35,9 @@ class PictureModel(Protocol):
     family: ClassVar[str]  # for people: "BLIP-2"
     roles: ClassVar[tuple[str, ...]]  # the settings that may name it: "caption", "reading"
     kinds: tuple[str, ...]  # the task kinds it does
+    # Those of its kinds it does only where no other loaded model does them: BLIP-2's detailed
+    # caption (its short one, with beam search) gives way to Florence-2's paragraph.
+    fallbacks: tuple[str, ...]
     input_size: int  # pixels a side it looks at
     device: torch.device
     dtype: torch.dtype

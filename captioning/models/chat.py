@@ -74,6 +74,7 @@ class ChatModel:
     )
     roles: ClassVar[tuple[str, ...]] = ("caption",)
     generic: ClassVar[bool] = True  # after a family's own adapter (BLIP-2's)
+    fallbacks: tuple[str, ...] = ()  # it describes in detail far better than Florence-2
 
     def __init__(self, processor: Any, model: Any, settings: EngineSettings) -> None:
         self.processor, self.model, self.tokenizer = processor, model, processor.tokenizer
