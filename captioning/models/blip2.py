@@ -43,6 +43,7 @@ class Blip2:
     # Its detailed caption is one sentence too: Florence-2's paragraph, where it is loaded
     # (OCR_MODEL, OCR_DETAILED_TASK), is the long description instead.
     fallbacks: tuple[str, ...] = ("describe_detailed",)
+    languages: tuple[str, ...] = ()  # English only
 
     def __init__(
         self, processor: Blip2Processor, model: Blip2ForConditionalGeneration, settings: EngineSettings
@@ -87,7 +88,9 @@ class Blip2:
     def prepare(self, picture: Image.Image) -> torch.Tensor:
         return self.processor.image_processor(picture, return_tensors="pt")["pixel_values"][0]
 
-    def run(self, kind: str, pixels: Sequence[torch.Tensor], tasks: Sequence[Any]) -> list[str]:
+    def run(
+        self, kind: str, pixels: Sequence[torch.Tensor], tasks: Sequence[Any], language: str = "en"
+    ) -> list[str]:
         if kind == "answer":
             return self.ask(pixels, [task.question.text for task in tasks])
         return self.caption(pixels, kind)

@@ -45,6 +45,7 @@ class Florence:
     roles: ClassVar[tuple[str, ...]] = ("reading",)
     kinds: tuple[str, ...] = tuple(PROMPTS)  # those its processor can parse the answers of
     fallbacks: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()  # English only
 
     def __init__(self, processor: Any, model: Any, settings: EngineSettings) -> None:
         self.processor, self.model = processor, model
@@ -96,7 +97,9 @@ class Florence:
     def prepare(self, picture: Image.Image) -> torch.Tensor:
         return self.processor.image_processor(picture, return_tensors="pt").pixel_values[0]
 
-    def run(self, kind: str, pixels: Sequence[torch.Tensor], tasks: Sequence[Any]) -> list[str]:
+    def run(
+        self, kind: str, pixels: Sequence[torch.Tensor], tasks: Sequence[Any], language: str = "en"
+    ) -> list[str]:
         if kind == "describe_detailed":
             return self.describe(pixels)
         return self.where(pixels) if kind == "where" else self.read(pixels)

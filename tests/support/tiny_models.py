@@ -31,7 +31,7 @@ from tests.support.tiny_reader import build_trained_ocr_model
 
 # Bumped whenever what the models are trained on changes: cached models of another version
 # are built again (see cached_models).
-MODELS_VERSION = 5
+MODELS_VERSION = 6
 
 # name -> (RGB, Spanish name)
 COLORS: dict[str, tuple[tuple[int, int, int], str]] = {
@@ -152,6 +152,7 @@ def cached_models(cache: Path) -> TinyModels:
 
     # The chat model learns the engine's default prompts: another default, another model.
     versions = f"{MODELS_VERSION}:{torch.__version__}:{transformers.__version__}:{tiny_chat.PROMPTS}"
+    versions += f":{tiny_chat.SPANISH_PROMPTS}"  # told as captioning.models.chat tells it
     key = hashlib.sha256(f"{versions}:{code!r}".encode()).hexdigest()[:16]
     folder = cache / key
     cache.mkdir(parents=True, exist_ok=True)
@@ -179,7 +180,8 @@ def build_trained_models(folder: Path, seed: int = 0) -> TinyModels:
 
 def _build_chat_model(folder: Path, seed: int) -> Path:
     colors = {name: rgb for name, (rgb, _) in COLORS.items()}
-    return build_trained_chat_model(folder, colors, QUESTIONS, seed=seed)  # QUESTIONS don't pickle
+    spanish = {**{name: word for name, (_, word) in COLORS.items()}, **SPANISH_ANSWERS}
+    return build_trained_chat_model(folder, colors, QUESTIONS, spanish, seed=seed)  # QUESTIONS don't pickle
 
 
 def _build_language_models(folder: Path, seed: int) -> tuple[Path, Path, Path, Path]:
