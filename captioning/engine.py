@@ -196,7 +196,9 @@ class Engine:
         own = self._route(kind).languages
         written = {code: self._written_for(code, kind, pictures, tasks) for code in own}
         rest = [[code for code in t.languages if code not in own] for t in tasks]
-        translated = self.translations.translate(english, rest)
+        # A sentence at a time where a text is long (a paragraph, "More detail"): Marian writes
+        # at most TRANSLATION_MAX_NEW_TOKENS, and translates sentences best.
+        translated = self.translations.translate_texts(english, rest)
         results = []
         for i, (text, task) in enumerate(zip(english, tasks, strict=True)):
             found = {**translated[i], **{code: texts[i] for code, texts in written.items() if i in texts}}

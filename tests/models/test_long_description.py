@@ -12,6 +12,7 @@ import torch
 from captioning import Describe, Engine, EngineSettings, Translated
 from captioning.__main__ import main
 from captioning.models import load_adapter
+from captioning.translation.texts import Translations
 from tests.support import pictures
 from tests.support.tiny_chat import chat_detailed_for
 from tests.support.tiny_locator import LAYOUTS, PARAGRAPHS, layout
@@ -101,3 +102,28 @@ def test_the_cli_writes_florences_paragraph_with_detailed_beside_blip2(
     [entry] = json.loads(capsys.readouterr().out)
     english, spanish = PARAGRAPHS[words]
     assert entry["detailed"] == {"english": english, "translations": {"es": spanish}}
+
+
+class Recording:
+    """A real translator that notes each batch it is given."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.batches = inner, []
+
+    def translate(self, texts):
+        self.batches.append(list(texts))
+        return self.inner.translate(texts)
+
+
+def test_a_long_description_goes_to_marian_a_sentence_at_a_time(beside_blip2):
+    # Marian writes at most TRANSLATION_MAX_NEW_TOKENS: a paragraph given whole would be cut short.
+    spanish = Recording(beside_blip2.translations.translators["es"])
+    pieces = Translations({"es": spanish}, max_new_tokens=25)  # pieces of at most 50 characters
+    engine = Engine(beside_blip2.models, beside_blip2.settings, translations=pieces)
+    two, blank = "On the left: a square. On the right: a circle.", ""
+    long, short = engine.describe([layout(two), layout(blank)], detailed=True)
+    assert (long.english, short.english) == (PARAGRAPHS[two][0], PARAGRAPHS[blank][0])
+    assert spanish.batches == [  # in one batch
+        ["A square and a circle on a grey background.", "The square is on the left.", PARAGRAPHS[blank][0]]
+    ]
+    assert short.translations == {"es": PARAGRAPHS[blank][1]}
