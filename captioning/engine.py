@@ -3,11 +3,15 @@
     prepare(picture, task)      CPU only, any thread: bytes -> picture -> the pixels of the
                                 model that does the task
     run(kind, pictures, tasks)  N in, N out: the route's adapter writes English (a question
-                                put in English first), the translators the rest
+                                put in English first), the translators the rest; a chat
+                                model writes the languages of CHAT_MODEL_LANGUAGES itself,
+                                one pass per language (a question in one of them as asked)
 
 :attr:`Engine.routes` is the one table from a task kind to the adapter that does it, built
-from what each loaded adapter says it does (:mod:`captioning.models`); ``translate`` needs
-no picture and goes to the translators. The engine knows no model family, and
+from what each loaded adapter says it does (:mod:`captioning.models`): the first that does a
+kind does it, and one that does it only as a fallback (BLIP-2's detailed caption) only where
+no other does (Florence-2's paragraph, beside BLIP-2); ``translate`` needs no picture and goes
+to the translators. The engine knows no model family, and
 :attr:`Engine.capabilities` is made here, once, from that table.
 
 ``Engine.load(describing=False)`` loads the reading model alone (``python -m captioning
@@ -76,14 +80,15 @@ class Engine:
         self.translations = translations or Translations({})
         self.questions = questions or Translations({})  # each language -> English
         self.device, self.dtype = self.models[0].device, self.models[0].dtype
-        self.routes: dict[str, PictureModel] = {}
-        for model in self.models:  # the first adapter that does a kind does it
-            for kind in model.kinds:
-                self.routes.setdefault(kind, model)
+        self.routes = _routes(self.models)
         sizes = {kind: model.input_size for kind, model in self.routes.items()}
+        # The languages a model writes itself (a chat model's CHAT_MODEL_LANGUAGES) are offered
+        # as the translators' are; a question in one it answers in is put to it as asked.
+        own = [code for model in self.routes.values() for code in model.languages]
+        answering = self.routes["answer"].languages if "answer" in self.routes else ()
         self.capabilities = Capabilities(
-            languages=("en", *self.translations.languages),
-            question_languages=("en", *self.questions.languages),
+            languages=("en", *dict.fromkeys((*self.translations.languages, *own))),
+            question_languages=("en", *dict.fromkeys((*self.questions.languages, *answering))),
             sizes={**sizes, "translate": 0},  # into the languages it has translators for
             batch_size=settings.batch_size_for(self.device.type),
         )
@@ -96,13 +101,16 @@ class Engine:
         questions: bool = True,
         reading: bool = True,
         describing: bool = True,
+        detailed: bool = False,
     ) -> Engine:
         """Load the models named in ``settings`` (default: from the environment and ``.env``).
 
         The caption model and the translators are needed: one that can't be loaded raises
         :class:`ModelLoadError`. The question translators and the reading model are optional:
         one that can't be loaded is logged in one line, and what it does is off.
-        ``questions=False`` or ``reading=False`` leaves them out.
+        ``questions=False`` or ``reading=False`` leaves them out; with ``detailed``, the reading
+        model is loaded all the same where it writes the long description (OCR_DETAILED_TASK,
+        beside a caption model whose own is only a fallback: BLIP-2's).
 
         ``describing=False`` loads the reading model alone (``python -m captioning --read``
         needs no BLIP-2 and no Marian, some 15 GB): then it is needed, and one that is off
@@ -117,8 +125,11 @@ class Engine:
         translations = asked = Translations({})
         if describing:
             models.append(load_adapter("caption", settings.caption_model, settings, device, dtype))
+            _check_own_languages(settings, models[0])
             translations, asked = _translators(settings, device, dtype, questions=questions)
-        if settings.ocr_model and reading:
+        gives_way = any("describe_detailed" in m.fallbacks for m in models)
+        writes_long = detailed and settings.ocr_detailed_task and gives_way
+        if settings.ocr_model and (reading or writes_long):
             models += _optional_reader(settings, device, dtype, needed=not describing)
         log.info(
             "Models loaded on %s in %s in %.1f s: caption=%s translations=%s questions=%s reading=%s",
@@ -164,23 +175,35 @@ class Engine:
             raise ValueError(f"{len(pictures)} pictures but {len(tasks)} tasks")
         if kind == "translate":
             return self._translate_texts(tasks)
-        english = self.english(kind, pictures, tasks)
+        prepared = [self._prepared(p, t) for p, t in zip(pictures, tasks, strict=True)]
+        english = self.english(kind, prepared, tasks)
         if not tasks or getattr(tasks[0], "languages", None) is None:
             return english
-        translations = self.translations.translate(english, [t.languages for t in tasks])
-        return [Translated(e, t) for e, t in zip(english, translations, strict=True)]
+        return self.in_languages(kind, prepared, tasks, english)
 
     def english(self, kind: str, pictures: Sequence[Picture], tasks: Sequence[Any]) -> list[str]:
-        """What the route's adapter writes for each picture, in English (questions asked in
-        other languages are translated first)."""
-        model = self._route(kind)
-        if not pictures:
-            return []
-        pixels = [self._prepared(p, t).pixel_values for p, t in zip(pictures, tasks, strict=True)]
-        texts = model.run(kind, pixels, self._in_english(tasks))
-        if len(texts) != len(pictures):  # the batch contract: one result per input
-            raise RuntimeError(f"batch of {len(pictures)} gave {len(texts)} results")
-        return texts
+        """What the route's adapter writes for each picture, in English (a question asked in
+        another language is put in English first, unless the adapter writes that language
+        itself: then it goes as asked)."""
+        return self._written(kind, pictures, tasks, "en")
+
+    def in_languages(
+        self, kind: str, pictures: Sequence[Picture], tasks: Sequence[Any], english: Sequence[str]
+    ) -> list[Translated]:
+        """Each English text in its task's ``languages``: written by the route's adapter in
+        those it writes itself (CHAT_MODEL_LANGUAGES: one pass per language, over the pictures
+        that want it), translated into the rest."""
+        own = self._route(kind).languages
+        written = {code: self._written_for(code, kind, pictures, tasks) for code in own}
+        rest = [[code for code in t.languages if code not in own] for t in tasks]
+        # A sentence at a time where a text is long (a paragraph, "More detail"): Marian writes
+        # at most TRANSLATION_MAX_NEW_TOKENS, and translates sentences best.
+        translated = self.translations.translate_texts(english, rest)
+        results = []
+        for i, (text, task) in enumerate(zip(english, tasks, strict=True)):
+            found = {**translated[i], **{code: texts[i] for code, texts in written.items() if i in texts}}
+            results.append(Translated(text, {code: found[code] for code in task.languages if code in found}))
+        return results
 
     # -- the whole way, for callers without an executor (the CLI, benchmarks) --------------
 
@@ -188,8 +211,8 @@ class Engine:
         self, pictures: Sequence[Picture], *, detailed: bool = False, languages: Collection[str] | None = None
     ) -> list[Translated]:
         """Describe a batch: caption all pictures at once, then translate all captions at once,
-        into ``languages`` (default: every configured translation)."""
-        task = Describe(detailed, tuple(self.translations.languages if languages is None else languages))
+        into ``languages`` (default: every one there is besides English)."""
+        task = Describe(detailed, self._others() if languages is None else tuple(languages))
         return self.run(task.kind, list(pictures), [task] * len(pictures))
 
     def answer(
@@ -201,7 +224,7 @@ class Engine:
     ) -> list[Translated]:
         """Answer one question per picture, in three batched passes: questions to English,
         the answers, and their translations."""
-        wanted = tuple(self.translations.languages if languages is None else languages)
+        wanted = self._others() if languages is None else tuple(languages)
         asked = [q if isinstance(q, Question) else Question(q) for q in questions]
         if len(asked) != len(pictures):
             raise ValueError(f"{len(pictures)} pictures but {len(asked)} questions")
@@ -226,6 +249,9 @@ class Engine:
 
     # -- helpers ---------------------------------------------------------------------------
 
+    def _others(self) -> tuple[str, ...]:
+        return self.capabilities.languages[1:]  # after "en"
+
     def _route(self, kind: str) -> PictureModel:
         try:
             return self.routes[kind]
@@ -243,10 +269,36 @@ class Engine:
         assert prepared is not None  # a picture in, pixels out
         return prepared
 
-    def _in_english(self, tasks: Sequence[Any]) -> list[Any]:
+    def _written(
+        self, kind: str, pictures: Sequence[Picture], tasks: Sequence[Any], language: str
+    ) -> list[str]:
+        """What the route's adapter writes for each picture in ``language``."""
+        model = self._route(kind)
+        if not pictures:
+            return []
+        pixels = [self._prepared(p, t).pixel_values for p, t in zip(pictures, tasks, strict=True)]
+        texts = model.run(kind, pixels, self._in_english(tasks, keep=model.languages), language)
+        if len(texts) != len(pictures):  # the batch contract: one result per input
+            raise RuntimeError(f"batch of {len(pictures)} gave {len(texts)} results")
+        return texts
+
+    def _written_for(
+        self, code: str, kind: str, pictures: Sequence[Picture], tasks: Sequence[Any]
+    ) -> dict[int, str]:
+        """What the route's adapter writes in ``code`` for each task that wants it, by position."""
+        rows = [i for i, task in enumerate(tasks) if code in task.languages]
+        texts = self._written(kind, [pictures[i] for i in rows], [tasks[i] for i in rows], code)
+        return dict(zip(rows, texts, strict=True))
+
+    def _in_english(self, tasks: Sequence[Any], keep: Collection[str] = ()) -> list[Any]:
         """The tasks, each question (and the earlier ones it follows) put in English: one
-        pass per language."""
-        asked = [i for i, t in enumerate(tasks) if isinstance(getattr(t, "question", None), Question)]
+        pass per language; a question in a language of ``keep`` (those the model writes
+        itself) goes as asked."""
+        asked = [
+            i
+            for i, t in enumerate(tasks)
+            if isinstance(getattr(t, "question", None), Question) and t.question.language not in keep
+        ]
         if not asked:
             return list(tasks)
         questions = [q for i in asked for q in (tasks[i].question, *(q for q, _ in tasks[i].earlier))]
@@ -261,6 +313,34 @@ class Engine:
     def _translate_texts(self, tasks: Sequence[Any]) -> list[Translated]:
         translated = self.translations.translate_texts([t.text for t in tasks], [t.languages for t in tasks])
         return [Translated(t.text, each) for t, each in zip(tasks, translated, strict=True)]
+
+
+def _routes(models: Sequence[PictureModel]) -> dict[str, PictureModel]:
+    """Each task kind -> the first model that does it, the models' fallbacks last."""
+    routes: dict[str, PictureModel] = {}
+    for fallback in (False, True):
+        for model in models:
+            for kind in model.kinds:
+                if (kind in model.fallbacks) is fallback:
+                    routes.setdefault(kind, model)
+    return {kind: routes[kind] for model in models for kind in model.kinds}  # in the models' order
+
+
+def _check_own_languages(settings: EngineSettings, captioner: PictureModel) -> None:
+    """CHAT_MODEL_LANGUAGES needs a caption model that writes other languages (a chat model's
+    adapter takes them): with another, one log line says they are translated instead."""
+    if settings.chat_languages and not captioner.languages:
+        log.warning(
+            "CHAT_MODEL_LANGUAGES=%s is ignored: the caption model (%s) writes English only; "
+            "those languages are translated where TRANSLATION_MODELS has a model for them.",
+            ",".join(settings.chat_languages),
+            captioner.family,
+        )
+    elif captioner.languages:
+        log.info(
+            "The caption model writes %s itself (CHAT_MODEL_LANGUAGES); the rest is translated.",
+            ",".join(captioner.languages),
+        )
 
 
 def _placement(settings: EngineSettings, describing: bool) -> tuple[torch.device, torch.dtype, bool]:
@@ -306,7 +386,10 @@ def _translators(
 def _optional_reader(
     settings: EngineSettings, device: torch.device, dtype: torch.dtype, *, needed: bool
 ) -> list[PictureModel]:
-    """The reading model, or none (one log line) when it can't be loaded and isn't ``needed``."""
+    """The reading model, or none (one log line) when it can't be loaded and isn't ``needed``.
+    Loaded to read alone (``needed``), it writes no long description either."""
+    if needed:
+        settings = settings.with_overrides(ocr_detailed_task="")
     try:
         return [load_adapter("reading", settings.ocr_model, settings, device, dtype)]
     except ModelLoadError as exc:

@@ -2,7 +2,8 @@
 
 BLIP-2 answers English questions put as ``Question: ... Answer:``. A question in another
 language is first translated to English (QUESTION_TRANSLATION_MODELS, opus-mt-es-en for
-Spanish); the English answer is then translated back like any caption. Which language a
+Spanish); the English answer is then translated back like any caption. (A chat model that
+writes the question's language itself, CHAT_MODEL_LANGUAGES, is asked it as asked.) Which language a
 question is in is decided here, by py3langid (a naive Bayes over byte n-grams, limited to the
 languages questions can be asked in), with the asker's own language deciding the cases too
 short or too mixed to tell.

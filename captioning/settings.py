@@ -31,12 +31,18 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from .errors import SettingsError
 from .translation import BACKENDS  # names only: no backend is imported
 
-__all__ = ["EngineSettings", "ModelRef", "parse_models", "settings_error"]
+__all__ = ["EngineSettings", "ModelRef", "parse_codes", "parse_models", "settings_error"]
 
 DtypeSetting = Literal["auto", "float16", "bfloat16", "float32"]
 
 # Optional models: empty means "none", on purpose, rather than "the default".
-_EMPTY_MEANS_OFF = {"question_translation_model", "question_translation_models", "ocr_model", "read_prompt"}
+_EMPTY_MEANS_OFF = {
+    "question_translation_model",
+    "question_translation_models",
+    "ocr_model",
+    "ocr_detailed_task",
+    "read_prompt",
+}
 _CODE = re.compile(r"^[a-z]{2}$")
 _TARGET_TOKEN = re.compile(r"^>>[\w-]+<<$")
 
@@ -72,6 +78,17 @@ def parse_models(text: str, setting: str) -> dict[str, ModelRef]:
         else:
             models[code] = ModelRef(model)
     return models
+
+
+def parse_codes(text: str, setting: str) -> tuple[str, ...]:
+    """``"es, fr"`` -> ("es", "fr"): ISO 639-1 codes other than en, each once, in order."""
+    codes = tuple(code.strip().lower() for code in text.split(",") if code.strip())
+    for code in codes:
+        if not _CODE.match(code) or code == "en":
+            raise ValueError(f"{setting}: {code!r} should be a two-letter ISO 639-1 code other than en")
+    if len(set(codes)) < len(codes):
+        raise ValueError(f"{setting}: a language is listed twice")
+    return codes
 
 
 class EngineSettings(BaseSettings):
@@ -110,6 +127,12 @@ class EngineSettings(BaseSettings):
     ocr_model: str = "florence-community/Florence-2-large"
     ocr_max_new_tokens: int = Field(1024, ge=1, le=4096)
     ocr_num_beams: int = Field(3, ge=1, le=16)
+    # The long description where the caption model writes only one sentence (BLIP-2, whose
+    # "detailed" caption is its short one with beam search): OCR_MODEL's Florence-2 writes it,
+    # a paragraph, asked with this task. Empty: BLIP-2 writes it. A chat model writes its own.
+    ocr_detailed_task: Literal["<MORE_DETAILED_CAPTION>", "<DETAILED_CAPTION>", ""] = (
+        "<MORE_DETAILED_CAPTION>"
+    )
     # int8 on the CPU: every Linear layer of the models in int8 (about 5x faster than float32,
     # in under half the memory, at full size). Not on a GPU.
     quantize: Literal["none", "int8"] = "none"
@@ -149,6 +172,11 @@ class EngineSettings(BaseSettings):
         "Write out all the text in this picture, word for word, line by line. "
         "If there is no text, write nothing."
     )
+    # Languages a chat model (CAPTION_MODEL) writes in itself, told to ("... Answer in
+    # Spanish."), instead of Marian translating its English: codes, comma-separated ("es,fr");
+    # a question in one of them is put to it as asked. Empty, the default: English first, then
+    # Marian, which reads best with small local models. BLIP-2 ignores it (a log line says so).
+    chat_model_languages: str = ""
     # The longest side, in pixels, a chat model sees a picture at; 0: its processor's own.
     # SmolVLM's is 2048, in up to 16 tiles of 512 (64 tokens each): a 640 x 480 photo is 13
     # tiles, and on a CPU seeing them is most of a description's time. 512 is one tile.
@@ -195,6 +223,12 @@ class EngineSettings(BaseSettings):
             raise ValueError(f"should be one of: {', '.join(BACKENDS)}")
         return value
 
+    @field_validator("chat_model_languages")
+    @classmethod
+    def _language_codes(cls, value: str) -> str:
+        parse_codes(value, "CHAT_MODEL_LANGUAGES")
+        return value
+
     @field_validator("translation_models", "question_translation_models")
     @classmethod
     def _well_formed(cls, value: str, info: Any) -> str:
@@ -223,6 +257,11 @@ class EngineSettings(BaseSettings):
         return models
 
     @property
+    def chat_languages(self) -> tuple[str, ...]:
+        """The languages a chat model writes in itself (CHAT_MODEL_LANGUAGES), in order."""
+        return parse_codes(self.chat_model_languages, "CHAT_MODEL_LANGUAGES")
+
+    @property
     def int8_cache(self) -> Path | None:
         """QUANTIZED_CACHE_DIR as a folder; ``None`` when it is ``off``."""
         if self.quantized_cache_dir.strip().lower() == "off":
@@ -231,13 +270,15 @@ class EngineSettings(BaseSettings):
 
     @property
     def languages(self) -> tuple[str, ...]:
-        """Every language a description can be given in: English, then the translations."""
-        return ("en", *self.translators)
+        """Every language a description can be given in: English, then the translations and
+        the languages a chat model writes in itself."""
+        return ("en", *dict.fromkeys((*self.translators, *self.chat_languages)))
 
     @property
     def detected_languages(self) -> tuple[str, ...]:
-        """What a question's language is told among: every language configured either way, so
-        that a question in a language without its model can be told apart, and refused."""
+        """What a question's language is told among: every language configured either way (a
+        chat model's own too), so that a question in a language without its model can be told
+        apart, and refused."""
         return tuple(dict.fromkeys((*self.languages, *self.question_translators)))
 
     @classmethod

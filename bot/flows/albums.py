@@ -66,12 +66,11 @@ async def _answer_album(
     photo's description, if it has one."""
     svc, person = context.services, leader.from_user
     languages = await context.languages(leader.chat, person)
-    size = svc.capabilities.input_size("describe")
-    pictures = [picture_file(m, size) for m in members]
     detailed = (await context.chat_settings(leader.chat_id)).detailed and svc.capabilities.can(
         "describe_detailed"
     )
     task = Describe(detailed, translations(languages))
+    pictures = [picture_file(m, svc.capabilities.input_size(task.kind)) for m in members]
     results: list[Translated | BaseException] = await asyncio.gather(
         *(obtain(context, m, p, task, mode=mode) for m, p in zip(members, pictures, strict=True)),
         return_exceptions=True,

@@ -51,17 +51,18 @@ async def describe_message(
     svc = context.services
     ui = user_language(asker or target.from_user)
     languages = await context.languages(target.chat, asker or target.from_user)
-    picture = picture_file(target, svc.capabilities.input_size("describe"))
     detailed = (await context.chat_settings(target.chat_id)).detailed and svc.capabilities.can(
         "describe_detailed"
     )
+    task = Describe(detailed, translations(languages))
+    # The photo size for the model that writes it: Florence-2's long description looks at 768 px.
+    picture = picture_file(target, svc.capabilities.input_size(task.kind))
     # "More detail" under a description that has it all already would only say it again.
     markup = svc.actions.buttons("description", languages, svc.capabilities, leave_out=("again",) * detailed)
 
     def render(result: Translated) -> Outgoing:
         return Outgoing([replies.describe_reply(result, languages, ui)], markup)
 
-    task = Describe(detailed, translations(languages))
     described: Translated | None = await run_task(
         context, target, picture, task, mode=mode, render=render, asker=asker, status=True
     )

@@ -83,14 +83,19 @@ def load(args: argparse.Namespace, settings: EngineSettings, timings: Timings) -
     languages = _languages(args.lang, settings)
     question = _question(args.ask, settings) if args.ask is not None else None
     with timings.step("load"):
-        engine = _engine(settings, question, reading=reading, describing=describing)
+        engine = _engine(settings, question, reading=reading, describing=describing, detailed=args.detailed)
     task: Describe | Answer | None = Describe(languages=languages) if describing else None
-    if question is not None:
+    if question is not None and question.language not in engine.routes["answer"].languages:
         with timings.step("question"):  # put in English once, for every batch
             (asked,) = engine.questions.to_english([question])
         task = Answer(Question(asked), languages)
+    elif question is not None:  # asked of a chat model that writes its language itself: as asked
+        task = Answer(question, languages)
     detailed = Describe(detailed=True, languages=languages) if args.detailed else None
-    size = engine.capabilities.input_size("read" if reading else "describe")
+    # Decoded large enough for every model that looks at it (Florence-2, reading or writing
+    # the long description beside BLIP-2, looks at 768 px; BLIP-2 at 224).
+    kinds = [t.kind for t in (task, detailed) if t is not None] + ["read"] * reading
+    size = max((engine.capabilities.input_size(k) for k in kinds if engine.capabilities.can(k)), default=0)
     return engine, Work(task, detailed, reading, size)
 
 
@@ -110,23 +115,27 @@ def describe(engine: Engine, work: Work, pictures: list[Any], timings: Timings) 
 def _translated(
     engine: Engine, pictures: list[Any], task: Describe | Answer, timings: Timings
 ) -> list[Translated]:
-    """The model's English and the translators' languages, timed apart."""
+    """The model's English, then the other languages (translated, or written by the model
+    itself: CHAT_MODEL_LANGUAGES), timed apart."""
+    tasks = [task] * len(pictures)
     with timings.step("question" if isinstance(task, Answer) else "caption"):
-        english = engine.english(task.kind, pictures, [task] * len(pictures))
+        english = engine.english(task.kind, pictures, tasks)
     with timings.step("translate"):
-        translations = engine.translations.translate(english, [task.languages] * len(english))
-    return [Translated(text, translated) for text, translated in zip(english, translations, strict=True)]
+        return engine.in_languages(task.kind, pictures, tasks, english)
 
 
 def _engine(
-    settings: EngineSettings, question: Question | None, *, reading: bool, describing: bool
+    settings: EngineSettings, question: Question | None, *, reading: bool, describing: bool, detailed: bool
 ) -> Engine:
     """The models the command needs: a question model only for a question in another language
-    than English; reading alone needs neither BLIP-2 nor the translators."""
+    than English; reading alone needs neither BLIP-2 nor the translators; ``detailed`` needs the
+    reading model where it writes the long description (beside BLIP-2)."""
     from ..engine import Engine  # torch loads here, after the arguments are known to be good
 
     questions = question is not None and question.language != "en"
-    engine = Engine.load(settings, questions=questions, reading=reading, describing=describing)
+    engine = Engine.load(
+        settings, questions=questions, reading=reading, describing=describing, detailed=detailed
+    )
     if question is not None and question.language not in engine.capabilities.question_languages:
         raise SettingsError(
             f"--ask: questions in {english_name(question.language)} need a question model "
@@ -138,15 +147,17 @@ def _engine(
 
 
 def _languages(choice: str | None, settings: EngineSettings) -> tuple[str, ...]:
-    configured = tuple(settings.translators)
+    configured = settings.languages[1:]  # after "en": the translations, and a chat model's own
     if choice is None:
         return configured
     wanted = tuple(code.strip().lower() for code in choice.split(",") if code.strip())
     unknown = [code for code in wanted if code not in configured and code != "en"]
     if unknown:
+        own = settings.chat_languages
         raise SettingsError(
             f"--lang: {', '.join(unknown)} not configured; TRANSLATION_MODELS has "
-            f"{', '.join(configured) or 'none'}."
+            f"{', '.join(settings.translators) or 'none'}"
+            + (f", CHAT_MODEL_LANGUAGES {', '.join(own)}." if own else ".")
         )
     return tuple(code for code in wanted if code != "en")
 

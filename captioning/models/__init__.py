@@ -5,7 +5,7 @@
       loading.py    device, dtype, from_pretrained, int8; a model's config
       blip2.py      BLIP-2: short and detailed captions, answers to questions
       chat.py       chat vision-language models (SmolVLM, Qwen2-VL, ...): the same, told in words
-      florence.py   Florence-2: the text in a picture
+      florence.py   Florence-2: the text in a picture, where things are, BLIP-2's long description
 
 :func:`load_adapter` finds a model's files, reads its ``config.json``, and gives it to the
 first adapter of the setting's role that supports it; a model no adapter supports is one line

@@ -4,7 +4,12 @@ An adapter owns a model and its processor on one device, and maps task kinds to 
 methods. It follows transformers' pipelines: ``load`` (once, never at import), ``prepare``
 (CPU only: a picture to the model's pixels, on any thread), and ``run`` (the forward pass over
 a batch, the only code that touches the model, under ``torch.inference_mode``), which gives
-English text, one per picture: the engine translates it.
+English text, one per picture: the engine translates it (or, for the languages a chat model
+writes in itself, asks it again in them).
+
+The engine routes each task kind to the first loaded adapter that does it (the caption model's,
+then the reading model's), and a kind an adapter lists among its ``fallbacks`` only where no
+other does it.
 
 Which adapter loads a model is decided by its ``config.json`` (:meth:`PictureModel.supports`),
 among the adapters of the setting's role: ``caption`` (CAPTION_MODEL) or ``reading``
@@ -31,6 +36,12 @@ class PictureModel(Protocol):
     family: ClassVar[str]  # for people: "BLIP-2"
     roles: ClassVar[tuple[str, ...]]  # the settings that may name it: "caption", "reading"
     kinds: tuple[str, ...]  # the task kinds it does
+    # Those of its kinds it does only where no other loaded model does them: BLIP-2's detailed
+    # caption (its short one, with beam search) gives way to Florence-2's paragraph.
+    fallbacks: tuple[str, ...]
+    # The languages besides English it writes in itself when told to (a chat model's
+    # CHAT_MODEL_LANGUAGES); the engine translates its English into the rest.
+    languages: tuple[str, ...]
     input_size: int  # pixels a side it looks at
     device: torch.device
     dtype: torch.dtype
@@ -59,9 +70,10 @@ class PictureModel(Protocol):
         tensors and the text its picture takes in the prompt)."""
         ...
 
-    def run(self, kind: str, pixels: Sequence[Any], tasks: Sequence[Any]) -> list[str]:
-        """One batch of one kind -> the English text for each picture, in order. A task's
-        question (if it has one) is already in English."""
+    def run(self, kind: str, pixels: Sequence[Any], tasks: Sequence[Any], language: str = "en") -> list[str]:
+        """One batch of one kind -> the text for each picture, in order, in ``language``:
+        English, or one of :attr:`languages`. A task's question (if it has one) is in English,
+        or in one of :attr:`languages`, as asked."""
         ...
 
 

@@ -2,7 +2,8 @@
 detailed one, and answers to questions about the picture.
 
 Three generation settings, one per kind of pass: a caption (greedy and short: alt text is read
-aloud), a detailed caption ("Describe again": beam search, room for more words), and an answer
+aloud), a detailed caption ("More detail": beam search, room for more words; only where no
+other model writes a long description: Florence-2 does, where it is loaded), and an answer
 (greedy and short, like the VQA answers BLIP-2 was tuned on). BLIP-2 must be handed its
 generation config: it passes generation on to its inner language model, which would otherwise
 use bare defaults.
@@ -39,6 +40,10 @@ class Blip2:
 
     family: ClassVar[str] = "BLIP-2 (blip-2)"
     roles: ClassVar[tuple[str, ...]] = ("caption",)
+    # Its detailed caption is one sentence too: Florence-2's paragraph, where it is loaded
+    # (OCR_MODEL, OCR_DETAILED_TASK), is the long description instead.
+    fallbacks: tuple[str, ...] = ("describe_detailed",)
+    languages: tuple[str, ...] = ()  # English only
 
     def __init__(
         self, processor: Blip2Processor, model: Blip2ForConditionalGeneration, settings: EngineSettings
@@ -83,7 +88,9 @@ class Blip2:
     def prepare(self, picture: Image.Image) -> torch.Tensor:
         return self.processor.image_processor(picture, return_tensors="pt")["pixel_values"][0]
 
-    def run(self, kind: str, pixels: Sequence[torch.Tensor], tasks: Sequence[Any]) -> list[str]:
+    def run(
+        self, kind: str, pixels: Sequence[torch.Tensor], tasks: Sequence[Any], language: str = "en"
+    ) -> list[str]:
         if kind == "answer":
             return self.ask(pixels, [task.question.text for task in tasks])
         return self.caption(pixels, kind)

@@ -7,7 +7,10 @@ English) for an answer, and READ_PROMPT for the text in a picture where no OCR_M
 One user turn, the picture and then the words, through the model's own chat template, then
 the assistant's turn to write. The engine translates what it writes, as it does BLIP-2's:
 English first, the order Altbot settled on after local models described poorly in other
-languages. (A multilingual model answering in the chat's language directly is not built yet.)
+languages. A multilingual model may write in the languages CHAT_MODEL_LANGUAGES names
+itself (:attr:`ChatModel.languages`): then it is told to, after the same words ("... Answer in
+Spanish."), and a question asked in one of them is put to it as asked (and, for its English
+answer, told "Answer in English.").
 
 The split between the threads follows transformers 5's processors, in which every family
 marks the picture in its prompt with ``processor.image_token`` and expands that mark into
@@ -41,11 +44,12 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..errors import ModelLoadError
+from ..languages import english_name
 from ..settings import EngineSettings
 from ..text import clean_text, tidy_text
 from .loading import config_of, load_model, load_pretrained
 
-__all__ = ["ADAPTERS", "ChatModel", "ChatPicture", "chat_prompt", "collate", "input_size"]
+__all__ = ["ADAPTERS", "ChatModel", "ChatPicture", "chat_prompt", "collate", "input_size", "told"]
 
 # What the tokenizer gives besides the prompt's ids: not inputs of the picture.
 _TEXT_KEYS = {
@@ -74,12 +78,15 @@ class ChatModel:
     )
     roles: ClassVar[tuple[str, ...]] = ("caption",)
     generic: ClassVar[bool] = True  # after a family's own adapter (BLIP-2's)
+    fallbacks: tuple[str, ...] = ()  # it describes in detail far better than Florence-2
+    languages: tuple[str, ...] = ()
 
     def __init__(self, processor: Any, model: Any, settings: EngineSettings) -> None:
         self.processor, self.model, self.tokenizer = processor, model, processor.tokenizer
         self.device, self.dtype = model.device, model.dtype
         limit_side(processor.image_processor, settings.chat_picture_side)
         self.input_size = input_size(processor.image_processor)
+        self.languages = settings.chat_languages
         self.prompts = {"describe": settings.caption_prompt, "describe_detailed": settings.detailed_prompt}
         if settings.read_prompt and not settings.ocr_model:  # a reading model, when named, reads
             self.prompts["read"] = settings.read_prompt
@@ -146,11 +153,10 @@ class ChatModel:
         tensors = {k: v for k, v in done.items() if k not in _TEXT_KEYS and isinstance(v, torch.Tensor)}
         return ChatPicture(tensors, offset["replacement"])
 
-    def run(self, kind: str, pixels: Sequence[ChatPicture], tasks: Sequence[Any]) -> list[str]:
-        if kind == "answer":  # the question, after the conversation about the picture so far
-            turns = [(*((q.text, a) for q, a in task.earlier), (task.question.text, "")) for task in tasks]
-        else:
-            turns = [((self.prompts[kind], ""),)] * len(tasks)
+    def run(
+        self, kind: str, pixels: Sequence[ChatPicture], tasks: Sequence[Any], language: str = "en"
+    ) -> list[str]:
+        turns = self._turns(kind, tasks, language)
         rows = [self._ids(said, picture.image_text) for said, picture in zip(turns, pixels, strict=True)]
         width = max(map(len, rows))
         input_ids = torch.tensor([[self.pad_id] * (width - len(r)) + r for r in rows], device=self.device)
@@ -167,6 +173,17 @@ class ChatModel:
         texts = self.tokenizer.batch_decode(token_ids[:, width:], skip_special_tokens=True)
         tidy = tidy_text if kind == "read" else clean_text
         return [tidy(text) for text in texts]
+
+    def _turns(self, kind: str, tasks: Sequence[Any], language: str) -> list[tuple[tuple[str, str], ...]]:
+        """Each task's conversation, (words, answer) turns, the last one's answer to come: the
+        kind's prompt, or the question after those asked before about the picture; told to
+        write in ``language`` where it isn't English."""
+        if kind != "answer":
+            return [((told(self.prompts[kind], language), ""),)] * len(tasks)
+        return [
+            (*((q.text, a) for q, a in t.earlier), (told(t.question.text, language, t.question.language), ""))
+            for t in tasks
+        ]
 
     def _ids(self, turns: Sequence[tuple[str, str]], image_text: str) -> list[int]:
         """One prompt's token ids: the chat template around the picture and the ``turns``
@@ -189,6 +206,14 @@ class ChatModel:
         if tensor.is_floating_point():
             return tensor.to(self.device, self.dtype, non_blocking=True)
         return tensor.to(self.device, non_blocking=True)
+
+
+def told(words: str, language: str, asked_in: str = "en") -> str:
+    """The words, in ``asked_in``, and what to write in, where either isn't English:
+    ``told("Describe ...", "es")`` -> "Describe ... Answer in Spanish."."""
+    if language == asked_in == "en":
+        return words
+    return f"{words} Answer in {english_name(language)}."
 
 
 def chat_prompt(processor: Any, words: str, earlier: Sequence[tuple[str, str]] = ()) -> str:

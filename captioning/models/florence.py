@@ -1,13 +1,19 @@
-"""Florence-2 (OCR_MODEL): the text in a picture, with its ``<OCR>`` task prompt, and where
-things are, with ``<OD>`` (its objects and their boxes, put in words by :mod:`captioning.layout`).
+"""Florence-2 (OCR_MODEL): the text in a picture, with its ``<OCR>`` task prompt; where
+things are, with ``<OD>`` (its objects and their boxes, put in words by :mod:`captioning.layout`);
+and, beside BLIP-2, the long description, with ``<MORE_DETAILED_CAPTION>`` (OCR_DETAILED_TASK).
 
 Signs, menus, screenshots, labels, letters: for a person who can't see, the text is often the
 whole point of the picture. ``OCR_MODEL`` is ``florence-community/Florence-2-large`` (0.77 B)
 by default; ``florence-community/Florence-2-base`` (0.23 B) is the choice on a CPU; empty turns
 reading off. A batch of pictures is read in one ``generate``.
 
-Florence-2 looks at 768 x 768 pixels, far more than BLIP-2's 224: a picture to read is
-prepared at its size (:attr:`Florence.input_size`), and the bot fetches a larger photo size for it.
+BLIP-2 writes one sentence however it is asked; Florence-2 writes a paragraph. So with BLIP-2
+the long description ("More detail", ``/detail long``) is Florence-2's, a pure text answer
+made one line as every description is, which the engine translates like any other. A chat
+model writes its own (its adapter doesn't give way: see ``fallbacks``).
+
+Florence-2 looks at 768 x 768 pixels, far more than BLIP-2's 224: a picture for it is prepared
+at its size (:attr:`Florence.input_size`), and the bot fetches a larger photo size for it.
 """
 
 from __future__ import annotations
@@ -21,13 +27,13 @@ from PIL import Image
 
 from ..layout import in_words
 from ..settings import EngineSettings
-from ..text import tidy_text
+from ..text import clean_text, tidy_text
 from .base import size_of
 from .loading import load_model, load_pretrained
 
 __all__ = ["ADAPTERS", "Florence"]
 
-# A task kind -> Florence-2's task prompt for it.
+# A task kind -> Florence-2's task prompt for it; the long description's is OCR_DETAILED_TASK.
 PROMPTS = {"read": "<OCR>", "where": "<OD>"}
 
 
@@ -38,6 +44,8 @@ class Florence:
     family: ClassVar[str] = "Florence-2 (florence2)"
     roles: ClassVar[tuple[str, ...]] = ("reading",)
     kinds: tuple[str, ...] = tuple(PROMPTS)  # those its processor can parse the answers of
+    fallbacks: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()  # English only
 
     def __init__(self, processor: Any, model: Any, settings: EngineSettings) -> None:
         self.processor, self.model = processor, model
@@ -45,20 +53,22 @@ class Florence:
         self.input_size = size_of(processor, 768)
         # The hub's processors parse <OD>'s boxes; one configured without that parser can't.
         parsers = getattr(getattr(processor, "post_processor", None), "parse_task_config", {})
-        self.kinds = tuple(k for k in PROMPTS if k != "where" or "description_with_bboxes" in parsers)
+        boxes = "description_with_bboxes" in parsers
+        prompts = {kind: task for kind, task in PROMPTS.items() if kind != "where" or boxes}
+        if settings.ocr_detailed_task:
+            prompts["describe_detailed"] = settings.ocr_detailed_task
+        self.kinds = tuple(prompts)
         # Each task prompt's tokens: the same for every picture, so made once.
         blank = Image.new("RGB", (8, 8))
         self._prompts = {
-            kind: processor(text=task, images=blank, return_tensors="pt") for kind, task in PROMPTS.items()
+            kind: processor(text=task, images=blank, return_tensors="pt") for kind, task in prompts.items()
         }
-        self.generation = copy.deepcopy(model.generation_config)
         # Never past the decoder's positions (a small model has few).
         longest = getattr(model.config.text_config, "max_position_embeddings", None) or 1024
-        self.generation.update(
-            max_new_tokens=min(settings.ocr_max_new_tokens, longest - 2),
-            num_beams=settings.ocr_num_beams,
-            do_sample=False,
-        )
+        reading = (settings.ocr_max_new_tokens, settings.ocr_num_beams)
+        limits = {"describe_detailed": (settings.detailed_max_new_tokens, settings.detailed_num_beams)}
+        base = model.generation_config
+        self.generation = {kind: _generation(base, *limits.get(kind, reading), longest) for kind in prompts}
 
     @classmethod
     def supports(cls, config: Mapping[str, Any]) -> bool:
@@ -87,8 +97,17 @@ class Florence:
     def prepare(self, picture: Image.Image) -> torch.Tensor:
         return self.processor.image_processor(picture, return_tensors="pt").pixel_values[0]
 
-    def run(self, kind: str, pixels: Sequence[torch.Tensor], tasks: Sequence[Any]) -> list[str]:
+    def run(
+        self, kind: str, pixels: Sequence[torch.Tensor], tasks: Sequence[Any], language: str = "en"
+    ) -> list[str]:
+        if kind == "describe_detailed":
+            return self.describe(pixels)
         return self.where(pixels) if kind == "where" else self.read(pixels)
+
+    def describe(self, pixels: Sequence[torch.Tensor]) -> list[str]:
+        """One ``generate`` over the batch -> a paragraph about each picture, on one line."""
+        token_ids = self._generate("describe_detailed", pixels)
+        return [clean_text(text) for text in self.processor.batch_decode(token_ids, skip_special_tokens=True)]
 
     def read(self, pixels: Sequence[torch.Tensor]) -> list[str]:
         """One ``generate`` over the batch -> the text written in each picture ("" for none)."""
@@ -117,8 +136,14 @@ class Florence:
                 input_ids=prompt.input_ids.expand(count, -1).to(model.device),
                 attention_mask=prompt.attention_mask.expand(count, -1).to(model.device),
                 pixel_values=torch.stack(list(pixels)).to(model.device, model.dtype),
-                generation_config=self.generation,
+                generation_config=self.generation[kind],
             )
+
+
+def _generation(base: Any, max_new_tokens: int, num_beams: int, positions: int) -> Any:
+    config = copy.deepcopy(base)
+    config.update(max_new_tokens=min(max_new_tokens, positions - 2), num_beams=num_beams, do_sample=False)
+    return config
 
 
 ADAPTERS = (Florence,)

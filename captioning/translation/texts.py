@@ -4,7 +4,8 @@ Marian translates a sentence, not a page: it reads at most 512 tokens, writes at
 TRANSLATION_MAX_NEW_TOKENS, and on one line. So a text read in a picture goes line by line (a
 menu), paragraph by paragraph (a letter: its wrapped lines joined, :func:`text_lines`), a long
 line in pieces cut at sentence ends (:func:`translation_pieces`), and the pieces of every
-text in batches per language. Blank lines and the order of lines are kept.
+text in batches per language. Blank lines and the order of lines are kept. A description is
+one line: a short one goes whole, a long one (a paragraph) a sentence at a time.
 """
 
 from __future__ import annotations

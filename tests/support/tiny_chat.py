@@ -10,8 +10,12 @@ it is loaded by the engine through the same ``from_pretrained`` calls as SmolVLM
 The tiny one is trained on the engine's own default prompts (:data:`PROMPTS`) to known
 outputs: a picture of one of ``tiny_models.COLORS`` described is "a red square."; described in
 detail, "a picture of a red square."; asked "what color is it?", "red"; asked "is it a
-square?", "yes". :data:`SHAPES` also holds SmolVLM-256M's and -500M's sizes, for
-``bench.chat_fullsize`` (random weights, never trained).
+square?", "yes". It also writes Spanish, for ``CHAT_MODEL_LANGUAGES=es``, told to as the engine
+tells it (:data:`SPANISH_PROMPTS`): "un cuadrado de color rojo." (not the tiny en->es model's
+"un cuadrado rojo."), in detail "una imagen de un cuadrado de color rojo.", and asked
+"¿de qué color es?", "rojo" (told "Answer in English.", "red"); an English question told
+"Answer in Spanish." is answered as the en->es model would ("rojo", "sí"). :data:`SHAPES` also holds
+SmolVLM-256M's and -500M's sizes, for ``bench.chat_fullsize`` (random weights, never trained).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from transformers import (
 )
 from transformers.models.idefics3.image_processing_pil_idefics3 import Idefics3ImageProcessorPil
 
+from captioning.models.chat import told
 from captioning.settings import EngineSettings
 
 __all__ = [
@@ -44,12 +49,22 @@ __all__ = [
     "chat_caption_for",
     "chat_detailed_for",
     "chat_processor",
+    "chat_spanish_for",
 ]
 
 # The engine's default instructions, which the model is taught to follow.
 PROMPTS = {
     kind: EngineSettings.model_fields[field].default
     for kind, field in (("describe", "caption_prompt"), ("describe_detailed", "detailed_prompt"))
+}
+# A question asked in Spanish, and the engine's words for the model with CHAT_MODEL_LANGUAGES=es:
+# its prompts told "Answer in Spanish.", the question as asked, told which language to answer in.
+SPANISH_QUESTION = "¿de qué color es?"
+SPANISH_PROMPTS = {
+    "describe": told(PROMPTS["describe"], "es"),
+    "describe_detailed": told(PROMPTS["describe_detailed"], "es"),
+    "answer": told(SPANISH_QUESTION, "es", "es"),
+    "answer_in_english": told(SPANISH_QUESTION, "en", "es"),
 }
 # SmolVLM's special tokens: its turns, its image markers, and a tile's place in the grid.
 SPECIALS = [
@@ -115,24 +130,44 @@ def chat_detailed_for(color: str) -> str:
     return f"a picture of a {color} square."
 
 
+def chat_spanish_for(spanish_color: str, *, detailed: bool = False) -> str:
+    """What the model writes told to in Spanish: "un cuadrado de color rojo."."""
+    square = f"un cuadrado de color {spanish_color}."
+    return f"una imagen de {square}" if detailed else square
+
+
 def build_trained_chat_model(
-    folder: Path, colors: dict[str, tuple[int, int, int]], questions: dict, seed: int = 0
+    folder: Path,
+    colors: dict[str, tuple[int, int, int]],
+    questions: dict,
+    spanish: dict[str, str],
+    seed: int = 0,
 ) -> Path:
     """Build, train and save the model in ``folder``; ``questions``: English question -> its
-    answer for a color (``tiny_models.QUESTIONS``). On one thread, as the other tiny models:
-    the weights depend on the seed and the thread count."""
+    answer for a color (``tiny_models.QUESTIONS``); ``spanish``: each answer's Spanish ("red":
+    "rojo", "yes": "sí").
+    On one thread, as the other tiny models: the weights depend on the seed and the thread
+    count."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _build(folder, colors, questions, seed)
+        return _build(folder, colors, questions, spanish, seed)
     finally:
         torch.set_num_threads(threads)
 
 
-def _build(folder: Path, colors: dict[str, tuple[int, int, int]], questions: dict, seed: int) -> Path:
+def _build(folder: Path, colors, questions: dict, spanish: dict[str, str], seed: int) -> Path:
     torch.manual_seed(seed)
     tasks = [(PROMPTS["describe"], chat_caption_for), (PROMPTS["describe_detailed"], chat_detailed_for)]
     tasks += list(questions.items())
+    tasks += [
+        (SPANISH_PROMPTS["describe"], lambda color: chat_spanish_for(spanish[color])),
+        (SPANISH_PROMPTS["describe_detailed"], lambda color: chat_spanish_for(spanish[color], detailed=True)),
+        (SPANISH_PROMPTS["answer"], lambda color: spanish[color]),
+        (SPANISH_PROMPTS["answer_in_english"], lambda color: color),
+    ]
+    # An English question in a chat that reads Spanish is answered in Spanish too.
+    tasks += [(told(q, "es"), lambda color, a=answer: spanish[a(color)]) for q, answer in questions.items()]
     answers = [answer(color) for _, answer in tasks for color in colors]
     processor = chat_processor(SHAPES["tiny"], [prompt for prompt, _ in tasks] + answers)
     model = build_chat_model(SHAPES["tiny"], processor)
@@ -253,7 +288,7 @@ def _collated(rows: list, pad: int) -> dict[str, torch.Tensor]:
     }
 
 
-def _train(processor, model, colors, tasks, rng: random.Random, steps: int = 70) -> None:
+def _train(processor, model, colors, tasks, rng: random.Random, steps: int = 140) -> None:
     batches = _examples(processor, colors, tasks, rng)
     optimizer = torch.optim.AdamW(model.parameters(), lr=4e-3)
     model.train()

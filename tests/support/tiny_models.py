@@ -25,13 +25,13 @@ import torch
 from PIL import Image
 
 from captioning.questions import prompt
-from tests.support import synthetic, tiny_chat
+from tests.support import synthetic, tiny_chat, tiny_locator
 from tests.support.tiny_chat import build_trained_chat_model, chat_caption_for, chat_detailed_for
 from tests.support.tiny_reader import build_trained_ocr_model
 
 # Bumped whenever what the models are trained on changes: cached models of another version
 # are built again (see cached_models).
-MODELS_VERSION = 4
+MODELS_VERSION = 6
 
 # name -> (RGB, Spanish name)
 COLORS: dict[str, tuple[tuple[int, int, int], str]] = {
@@ -72,7 +72,7 @@ class TinyModels:
     translation: Path
     question: Path
     multi: Path  # English -> French (>>fra<<) or Portuguese (>>por<<)
-    reader: Path  # a Florence-2 that reads tests.support.tiny_reader.SIGNS
+    reader: Path  # a Florence-2 that reads tests.support.tiny_reader.SIGNS, and only reads
     chat: Path  # a chat model (SmolVLM's family) trained as tests.support.tiny_chat says
 
     def env(self, *, more_languages: bool = False, chat: bool = False) -> dict[str, str]:
@@ -88,6 +88,9 @@ class TinyModels:
             "TRANSLATION_MODELS": translations,
             "QUESTION_TRANSLATION_MODELS": f"es={self.question}",
             "OCR_MODEL": str(self.reader),
+            # The tiny reader learnt <OCR> alone: BLIP-2 writes the long description
+            # (tests.support.tiny_locator's Florence-2 writes it where a test loads that one).
+            "OCR_DETAILED_TASK": "",
         }
 
     def settings(self, **options: bool) -> dict[str, str]:
@@ -141,6 +144,7 @@ def cached_models(cache: Path) -> TinyModels:
             __file__,
             synthetic.__file__,
             tiny_chat.__file__,
+            tiny_locator.__file__,  # its paragraphs' Spanish is the en->es model's to learn
             build_trained_ocr_model.__code__.co_filename,
         )
     )
@@ -148,6 +152,7 @@ def cached_models(cache: Path) -> TinyModels:
 
     # The chat model learns the engine's default prompts: another default, another model.
     versions = f"{MODELS_VERSION}:{torch.__version__}:{transformers.__version__}:{tiny_chat.PROMPTS}"
+    versions += f":{tiny_chat.SPANISH_PROMPTS}"  # told as captioning.models.chat tells it
     key = hashlib.sha256(f"{versions}:{code!r}".encode()).hexdigest()[:16]
     folder = cache / key
     cache.mkdir(parents=True, exist_ok=True)
@@ -175,7 +180,8 @@ def build_trained_models(folder: Path, seed: int = 0) -> TinyModels:
 
 def _build_chat_model(folder: Path, seed: int) -> Path:
     colors = {name: rgb for name, (rgb, _) in COLORS.items()}
-    return build_trained_chat_model(folder, colors, QUESTIONS, seed=seed)  # QUESTIONS don't pickle
+    spanish = {**{name: word for name, (_, word) in COLORS.items()}, **SPANISH_ANSWERS}
+    return build_trained_chat_model(folder, colors, QUESTIONS, spanish, seed=seed)  # QUESTIONS don't pickle
 
 
 def _build_language_models(folder: Path, seed: int) -> tuple[Path, Path, Path, Path]:
@@ -191,10 +197,13 @@ def _build_language_models(folder: Path, seed: int) -> tuple[Path, Path, Path, P
     corpus = english * 8 + [prompt(q) for q in QUESTIONS] * 8
     processor, captioner = synthetic.build_captioner(shape, synthetic.caption_tokenizer(corpus))
     _train_captioner(processor, captioner, rng)
-    # The en->es model also translates the chat model's sentences (tiny_chat).
+    # The en->es model also translates the chat model's sentences (tiny_chat), and the tiny
+    # locator's long descriptions (tiny_locator.PARAGRAPHS).
     to_spanish = english + [chat_caption_for(c) for c in COLORS] + [chat_detailed_for(c) for c in COLORS]
     spanish += [chat_translation_for(c) for c in COLORS]
     spanish += [chat_translation_for(c, detailed=True) for c in COLORS]
+    to_spanish += [paragraph for paragraph, _ in tiny_locator.PARAGRAPHS.values()]
+    spanish += [translated for _, translated in tiny_locator.PARAGRAPHS.values()]
     tokenizer = synthetic.translation_tokenizer(to_spanish, spanish)
     translator = synthetic.build_translator(shape, tokenizer)
     _train_translator(tokenizer, translator, to_spanish, spanish)

@@ -141,3 +141,14 @@ def test_question_models_follow_the_same_rules_and_empty_turns_spanish_off():
 def test_an_empty_value_means_the_default():
     settings = EngineSettings.from_env({"CAPTION_NUM_BEAMS": "", "DEVICE": " ", "MAX_QUEUE": ""})
     assert (settings.caption_num_beams, settings.device, settings.max_queue) == (1, "auto", 256)
+
+
+def test_chat_model_languages_are_codes_in_order_and_offered_with_the_translations():
+    with pytest.raises(SettingsError, match="CHAT_MODEL_LANGUAGES: 'spanish' should be a two-letter"):
+        EngineSettings.from_env({"CHAT_MODEL_LANGUAGES": "spanish"})
+    assert EngineSettings.from_env({"CHAT_MODEL_LANGUAGES": " es, FR "}).chat_languages == ("es", "fr")
+    settings = EngineSettings.from_env({"CHAT_MODEL_LANGUAGES": "fr,es"})
+    assert settings.languages == ("en", "es", "fr")  # the translations first, each once
+    assert EngineSettings.from_env({}).chat_languages == ()  # off by default
+    with pytest.raises(SettingsError, match="listed twice"):
+        EngineSettings.from_env({"CHAT_MODEL_LANGUAGES": "es,es"})
