@@ -38,6 +38,7 @@ from .models.loading import check_quantize, resolve_device, resolve_dtype
 from .questions import Question
 from .settings import EngineSettings
 from .tasks import Answer, Describe, Read, Translated
+from .text import whole_sentences
 from .translation import load_translators
 from .translation.texts import Translations
 
@@ -49,6 +50,9 @@ log = logging.getLogger(__name__)
 _DESCRIBING = "Describing needs the caption model (CAPTION_MODEL); this engine was loaded to read text only."
 _NEEDS = {"describe": _DESCRIBING, "describe_detailed": _DESCRIBING, "answer": _DESCRIBING}
 _NEEDS["read"] = "Reading text needs OCR_MODEL."
+# What a model writes as sentences: one cut short by its token limit ends at its last whole
+# sentence (a text read from a picture is verbatim, cut or not).
+_PROSE = frozenset({"describe", "describe_detailed", "answer"})
 
 
 @dataclass(frozen=True)
@@ -280,7 +284,7 @@ class Engine:
         texts = model.run(kind, pixels, self._in_english(tasks, keep=model.languages), language)
         if len(texts) != len(pictures):  # the batch contract: one result per input
             raise RuntimeError(f"batch of {len(pictures)} gave {len(texts)} results")
-        return texts
+        return [whole_sentences(text) for text in texts] if kind in _PROSE else texts
 
     def _written_for(
         self, code: str, kind: str, pictures: Sequence[Picture], tasks: Sequence[Any]

@@ -152,8 +152,10 @@ class EngineSettings(BaseSettings):
     # is capped well below BLIP-2's own limit, and greedy decoding keeps batches fast.
     caption_max_new_tokens: int = Field(30, ge=1, le=512)
     caption_num_beams: int = Field(1, ge=1, le=16)
-    # "Describe again" under a description: beam search and room for more detail.
-    detailed_max_new_tokens: int = Field(60, ge=1, le=512)
+    # The long description ("More detail", /detail long): beam search, and room for a paragraph
+    # (Florence-2's or a chat model's run 80-150 tokens; BLIP-2 ends its own sooner). One cut
+    # short by the limit ends at its last whole sentence.
+    detailed_max_new_tokens: int = Field(200, ge=1, le=512)
     detailed_num_beams: int = Field(3, ge=1, le=16)
     # What a chat model (a CAPTION_MODEL with a chat template, captioning.models.chat) is
     # told, in English, beside the picture: for the short description (alt text, read aloud),

@@ -138,6 +138,7 @@ async def test_compose_runs_the_image_which_describes_stays_healthy_and_stops_on
             "TRANSLATION_MODELS": f"es={models}/translation",
             "QUESTION_TRANSLATION_MODELS": f"es={models}/question",
             "OCR_MODEL": f"{models}/reader",
+            "OCR_DETAILED_TASK": "",  # the tiny reader learned <OCR> only (tests.support.tiny_models)
             "DEVICE": "cpu",
             "HF_HUB_OFFLINE": "1",
             "SHUTDOWN_GRACE_S": str(GRACE_S),

@@ -127,3 +127,16 @@ def test_a_long_description_goes_to_marian_a_sentence_at_a_time(beside_blip2):
         ["A square and a circle on a grey background.", "The square is on the left.", PARAGRAPHS[blank][0]]
     ]
     assert short.translations == {"es": PARAGRAPHS[blank][1]}
+
+
+def test_a_paragraph_cut_by_its_token_limit_ends_at_its_last_whole_sentence(engine, tiny_locator_dir):
+    """DETAILED_MAX_NEW_TOKENS reached mid-sentence: the half sentence is dropped, not read out."""
+    words = "In the middle: a circle."
+    first, rest = PARAGRAPHS[words][0].split(". ", 1)
+    reader = florence(engine, tiny_locator_dir)
+    tokens = len(reader.processor.tokenizer(first + ". " + rest.split()[0]).input_ids)
+    settings = engine.settings.with_overrides(ocr_detailed_task=DETAILED, detailed_max_new_tokens=tokens)
+    cut = load_adapter("reading", str(tiny_locator_dir), settings, engine.device, engine.dtype)
+    beside = Engine([engine.models[0], cut], settings, translations=engine.translations)
+    [got] = beside.describe([layout(words)], detailed=True, languages=())
+    assert got == Translated(first + ".")
