@@ -19,6 +19,12 @@ from tests.support.processes import bot_env
 from tests.support.waiting import journaled, until, until_handled
 
 
+def describing_env(telegram: FakeTelegram, tiny_model_dirs, tmp_path, **extra: str) -> dict[str, str]:
+    """A bot that describes only: none of these stories reads text or takes a question, and
+    each of their many starts is a second sooner without those models."""
+    return bot_env(telegram, tiny_model_dirs, tmp_path, OCR_MODEL="", QUESTION_TRANSLATION_MODELS="", **extra)
+
+
 def descriptions_by_photo(telegram: FakeTelegram) -> collections.Counter[int]:
     return collections.Counter(
         c.params["reply_parameters"]["message_id"]
@@ -37,9 +43,11 @@ async def until_described(telegram: FakeTelegram, photos: list[int], timeout: fl
 async def test_kill_9_right_after_telegram_confirms_loses_no_photo(
     telegram, tiny_model_dirs, tmp_path, bot_processes
 ):
-    env = bot_env(telegram, tiny_model_dirs, tmp_path)
+    env = describing_env(telegram, tiny_model_dirs, tmp_path)
     photos: list[int] = []
-    kills = 0
+    # Every download held until the last kill: nothing is described before one, however far a
+    # loaded machine lets the bot get before it confirms, so nothing may be described twice.
+    telegram.download_gate = asyncio.Event()
     for round_ in range(2):
         process = await bot_processes(env)
         await process.until_ready(telegram)
@@ -61,8 +69,8 @@ async def test_kill_9_right_after_telegram_confirms_loses_no_photo(
             batch_ids.append(await telegram.push(message))
         await asyncio.wait_for(killed, 60)
         await process.wait()
-        kills += 1
         telegram.on_get_updates = None
+    telegram.download_gate.set()
 
     process = await bot_processes(env)  # the restart replays what was unfinished
     await process.until_ready(telegram)
@@ -70,15 +78,14 @@ async def test_kill_9_right_after_telegram_confirms_loses_no_photo(
     logs = await process.stop()
     assert "Replaying" in logs  # the photos came back from the journal, not from luck
     counts = descriptions_by_photo(telegram)
-    assert set(counts) == set(photos)  # every photo described
-    assert sum(n - 1 for n in counts.values()) <= kills
+    assert counts == dict.fromkeys(photos, 1)  # every photo described, once
 
 
 @pytest.mark.parametrize("released", ["during the grace", "after the restart"])
 async def test_sigterm_finishes_or_keeps_what_is_in_flight(
     telegram, tiny_model_dirs, tmp_path, bot_processes, released
 ):
-    env = bot_env(telegram, tiny_model_dirs, tmp_path, SHUTDOWN_GRACE_S="2")
+    env = describing_env(telegram, tiny_model_dirs, tmp_path, SHUTDOWN_GRACE_S="2")
     telegram.download_gate = asyncio.Event()  # every photo is held mid-download: in flight for certain
     process = await bot_processes(env)
     await process.until_ready(telegram)
@@ -114,7 +121,7 @@ async def test_sigterm_finishes_or_keeps_what_is_in_flight(
 async def test_a_database_locked_for_ten_seconds_loses_nothing(
     telegram, tiny_model_dirs, tmp_path, bot_processes
 ):
-    env = bot_env(telegram, tiny_model_dirs, tmp_path, METRICS_PORT="0")
+    env = describing_env(telegram, tiny_model_dirs, tmp_path, METRICS_PORT="0")
     process = await bot_processes(env)
     await process.until_ready(telegram)
     port = int((await process.wait_for_line(r"/healthz on 127\.0\.0\.1:(\d+)")).group(1))
@@ -141,7 +148,7 @@ async def test_a_database_locked_for_ten_seconds_loses_nothing(
 async def test_a_database_that_stays_locked_stops_the_bot_with_one_line(
     telegram, tiny_model_dirs, tmp_path, bot_processes
 ):
-    env = bot_env(telegram, tiny_model_dirs, tmp_path, STATE_DB_TIMEOUT_S="1")
+    env = describing_env(telegram, tiny_model_dirs, tmp_path, STATE_DB_TIMEOUT_S="1")
     process = await bot_processes(env)
     await process.until_ready(telegram)
     async with locked_database(tmp_path / "state" / "bot.sqlite3", seconds=8.0):
@@ -158,7 +165,7 @@ async def test_polling_that_stops_turns_healthz_503_and_stops_the_bot_with_statu
     telegram, tiny_model_dirs, tmp_path, bot_processes
 ):
     # A proxy in front of the Bot API starts refusing getUpdates: polling can't go on by itself.
-    env = bot_env(telegram, tiny_model_dirs, tmp_path, METRICS_PORT="0", SHUTDOWN_GRACE_S="60")
+    env = describing_env(telegram, tiny_model_dirs, tmp_path, METRICS_PORT="0", SHUTDOWN_GRACE_S="60")
     process = await bot_processes(env)
     await process.until_ready(telegram)
     port = int((await process.wait_for_line(r"/healthz on 127\.0\.0\.1:(\d+)")).group(1))
@@ -190,7 +197,7 @@ async def test_an_update_answered_whose_confirms_were_all_lost_is_answered_once(
 ):
     # Every getUpdates that would tell Telegram the update arrived fails, the last one too (in
     # the stop): Telegram hands it out again to the next start, which must not answer again.
-    env = bot_env(telegram, tiny_model_dirs, tmp_path, SHUTDOWN_GRACE_S="5")
+    env = describing_env(telegram, tiny_model_dirs, tmp_path, SHUTDOWN_GRACE_S="5")
     telegram.refuse_confirms = True
     process = await bot_processes(env)
     await process.until_ready(telegram)
@@ -227,7 +234,7 @@ def queued_replies(state) -> int:
 async def test_a_queued_reply_left_by_a_crash_becomes_the_answer_after_the_restart(
     telegram, tiny_model_dirs, tmp_path, bot_processes
 ):
-    env = bot_env(telegram, tiny_model_dirs, tmp_path)
+    env = describing_env(telegram, tiny_model_dirs, tmp_path)
     telegram.download_gate = asyncio.Event()  # the photo waits past the 3 s of Timings.status_after_s
     telegram.refuse_confirms = True  # and Telegram hands it out again after the restart, too
     process = await bot_processes(env)
