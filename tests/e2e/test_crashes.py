@@ -151,9 +151,9 @@ async def test_a_database_that_stays_locked_stops_the_bot_with_one_line(
     env = describing_env(telegram, tiny_model_dirs, tmp_path, STATE_DB_TIMEOUT_S="1")
     process = await bot_processes(env)
     await process.until_ready(telegram)
-    async with locked_database(tmp_path / "state" / "bot.sqlite3", seconds=8.0):
+    async with locked_database(tmp_path / "state" / "bot.sqlite3"):  # until the bot has stopped
         await telegram.push(telegram.message(400, photo=telegram.photo(pictures.jpeg("green"))))
-        code = await process.wait(timeout=60)
+        code = await process.wait(timeout=25)
     assert code == 1, process.output
     stops = [line for line in process.lines if "Stopping:" in line]
     assert len(stops) == 1 and "database" in stops[0] and "supervisor" in stops[0]
