@@ -94,7 +94,7 @@ MESSAGES: dict[str, str] = {
     # -- questions --------------------------------------------------------------------
     "ask_how": "To ask about a photo, reply to the photo or to my description of it with your question.",
     "question_too_long": "Please ask a shorter question (at most {limit} characters).",
-    "question_language_off": "I can't take questions in {language} here; please ask in English.",
+    "question_language_off": "I can't take questions in this language ({language}) here; please ask in English.",
     # -- waiting, and what went wrong -------------------------------------------------
     "queued": "Queued: your picture is number {position} in line. This message will become its description.",
     "busy": "I'm very busy right now; please send the picture again in a minute.",

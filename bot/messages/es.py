@@ -91,7 +91,9 @@ MESSAGES: dict[str, str] = {
     "autoread_off": "Lectura automática desactivada: responde a una imagen con /leer, o pulsa Leer texto, para que lea su texto.",
     "ask_how": "Para preguntar por una foto, responde a la foto o a mi descripción con tu pregunta.",
     "question_too_long": "Haz una pregunta más corta (como mucho {limit} caracteres).",
-    "question_language_off": "Aquí no puedo responder preguntas en {language}; pregunta en inglés, por favor.",
+    "question_language_off": (
+        "Aquí no puedo responder preguntas en este idioma ({language}); pregunta en inglés, por favor."
+    ),
     "queued": "En cola: tu imagen es la número {position}. Este mensaje se convertirá en su descripción.",
     "busy": "Estoy muy ocupado ahora; vuelve a enviar la imagen en un minuto.",
     "busy_again": "Estoy muy ocupado ahora; vuelve a pulsar el botón en un minuto.",

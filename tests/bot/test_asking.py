@@ -240,7 +240,8 @@ async def test_a_short_question_counts_in_the_askers_own_language(telegram, exec
     async with running_bot(telegram, tmp_path / "state", describer):
         photo, _ = await described(telegram, 5, "red")
         answers = await asked(telegram, 5, "combien ?", photo, language="fr")
-    assert answers[-1]["text"] == "I can't take questions in Français here; please ask in English."
+    refused = "I can't take questions in this language (Français) here; please ask in English."
+    assert answers[-1]["text"] == refused
     assert len(describer.submitted) == 1  # only the description
 
 

@@ -64,4 +64,6 @@ async def test_with_the_setting_off_spanish_is_marians_and_spanish_questions_are
     finally:
         await executor.stop()
     assert description["text"].endswith("English: A red square.\nEspañol: Un cuadrado rojo.")
-    assert refused["text"] == "Aquí no puedo responder preguntas en Español; pregunta en inglés, por favor."
+    assert refused["text"] == (
+        "Aquí no puedo responder preguntas en este idioma (Español); pregunta en inglés, por favor."
+    )

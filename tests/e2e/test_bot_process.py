@@ -321,7 +321,7 @@ async def test_the_bot_runs_without_spanish_questions_when_their_model_is_off(
     texts = sorted(r["text"] for r in replies[1:])
     assert texts == [
         "Answer: Red.\nRespuesta: Rojo.",
-        "Aquí no puedo responder preguntas en Español; pregunta en inglés, por favor.",
+        "Aquí no puedo responder preguntas en este idioma (Español); pregunta en inglés, por favor.",
     ]
     off = [line for line in logs.splitlines() if "Questions in 'es' are off" in line]
     assert len(off) == (1 if setting == "missing" else 0) and "Traceback" not in logs

@@ -252,7 +252,8 @@ async def test_a_question_in_a_language_without_its_model_asks_for_english(
             telegram.message(5, text="de quelle couleur est ce carré ?", reply_to_message=photo)
         )
         replies = await telegram.wait_for("sendMessage", count=2, chat_id=5)
-    assert replies[1]["text"] == "I can't take questions in Français here; please ask in English."
+    refused = "I can't take questions in this language (Français) here; please ask in English."
+    assert replies[1]["text"] == refused
 
 
 async def test_lang_both_still_means_english_and_spanish(telegram, polyglot_executor, tmp_path):
