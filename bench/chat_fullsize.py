@@ -180,7 +180,11 @@ def main() -> int:
                 subprocess.run([*me, "--build", folder, model], check=True, cwd=ROOT)
             print(f"Measuring {model} ({way})...", flush=True)
             out = subprocess.run(
-                [*me, "--measure", folder, model, way], check=True, cwd=ROOT, capture_output=True, text=True
+                [*me, "--measure", folder, model, way],
+                check=True,
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                text=True,
             ).stdout
             results[(model, way)] = json.loads(out.strip().splitlines()[-1])
             print(results[(model, way)], flush=True)

@@ -97,7 +97,7 @@ def quantize_files(model_class: Any, folder: str | Path) -> torch.nn.Module:
     weights as safetensors; else (pickled weights) they are loaded whole, then quantized."""
     folder = Path(folder)
     if not list(folder.glob("*.safetensors")):
-        model = model_class.from_pretrained(folder, dtype=torch.float32)
+        model = model_class.from_pretrained(folder, dtype=torch.float32, use_kernels=False)  # see load_model
         return quantize_int8(model)
     model = skeleton(model_class, folder)
     with Safetensors(folder) as weights:

@@ -137,6 +137,10 @@ def load_model(
         int8=settings.quantize == "int8",
         int8_cache=settings.int8_cache,
         int8_cache_max_bytes=int(settings.int8_cache_max_gb * 1e9),
+        # transformers (5.x, with `kernels` installed, as it is by default) would swap layers
+        # for "hub kernels" it downloads at load time on a GPU: code that isn't in the pinned
+        # weights, and the network at every start. Without network it refuses to load at all.
+        use_kernels=False,
         **place(device, dtype),
     )
     return model.to(device).eval()

@@ -33,6 +33,19 @@ def chat(chat_env) -> Engine:
     return Engine.load(EngineSettings.from_env(chat_env))
 
 
+def test_no_model_runs_code_fetched_from_the_hub(chat):
+    # transformers 5.25 swaps layers for "hub kernels" it downloads as the model loads, on a
+    # GPU: code from outside the pinned weights, and the network at every start. An H200
+    # without network refused to load SmolVLM and Florence-2 ("could not verify publisher
+    # trust status"). Every model here says it won't.
+    models = [adapter.model for adapter in chat.models]
+    models += [
+        t.model for t in [*chat.translations.translators.values(), *chat.questions.translators.values()]
+    ]
+    assert len(models) >= 3
+    assert [type(m).__name__ for m in models if m.use_kernels] == []
+
+
 def shaped(color: str, size: tuple[int, int]) -> Image.Image:
     return Image.new("RGB", size, COLORS[color][0])
 
