@@ -27,10 +27,13 @@ bench() {  # NAME SECONDS MODULE ARGS...
     tail -n 20 "$out/$name.log"
 }
 
-only=${ONLY:-executor batching chat reading}  # ONLY="chat reading": a rerun of some
+only=${ONLY:-executor static compiled batching chat reading}  # ONLY="chat reading": some
 want() { [[ " $only " == *" $1 "* ]]; }
 
 want executor && bench executor 120 bench.gpu_executor
+# The launch-bound batch-1 latency's levers: a static KV cache, then CUDA graphs on top.
+want static && bench static 130 bench.gpu_executor --static-cache
+want compiled && bench compiled 220 bench.gpu_executor --compile
 want batching && bench batching 130 bench.engine_batching --mode gpu
-want chat && bench chat 170 bench.chat_fullsize --device cuda --no-blip2 --sizes 1,4,16 --detailed 200
+want chat && bench chat 230 bench.chat_fullsize --device cuda --no-blip2 --sizes 1,4,16 --detailed 200
 want reading && bench reading 80 bench.reading --mode gpu
