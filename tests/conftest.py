@@ -66,9 +66,7 @@ def tiny_model_dirs(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
 @pytest.fixture(scope="session")
 def tiny_locator_dir(tiny_model_dirs):
     """A tiny Florence-2 that says where squares and circles are (tests.support.tiny_locator)."""
-    from tests.support.tiny_locator import cached_locator
-
-    return cached_locator(tiny_model_dirs.caption.parent.parent)
+    return tiny_model_dirs.locator
 
 
 @pytest.fixture(scope="session")

@@ -118,14 +118,15 @@ async def test_sigterm_finishes_or_keeps_what_is_in_flight(
     assert all(n == 1 for n in descriptions_by_photo(telegram).values())  # once each, no repeat
 
 
-async def test_a_database_locked_for_ten_seconds_loses_nothing(
+async def test_a_database_locked_for_seconds_loses_nothing(
     telegram, tiny_model_dirs, tmp_path, bot_processes
 ):
     env = describing_env(telegram, tiny_model_dirs, tmp_path, METRICS_PORT="0")
     process = await bot_processes(env)
     await process.until_ready(telegram)
     port = int((await process.wait_for_line(r"/healthz on 127\.0\.0\.1:(\d+)")).group(1))
-    async with locked_database(tmp_path / "state" / "bot.sqlite3", seconds=10.0):  # all ten of them
+    # Five seconds: past every pause of the store's backoff (0.05 s doubling up to 2 s).
+    async with locked_database(tmp_path / "state" / "bot.sqlite3", seconds=5.0):  # all five of them
         photos, ids = [], []
         for i in range(3):
             message = telegram.message(300 + i, photo=telegram.photo(pictures.jpeg("green")))
@@ -212,7 +213,8 @@ async def test_an_update_answered_whose_confirms_were_all_lost_is_answered_once(
     assert telegram.confirmed_offset <= update_id  # never confirmed
     process = await bot_processes(env)  # Telegram hands the update out again
     await process.until_ready(telegram)
-    await telegram.wait_for("getUpdates", count=telegram.count("getUpdates") + 2)
+    # Its next getUpdates tries to confirm it, and is refused; the one after (1 s later) isn't.
+    await telegram.wait_for("getUpdates", count=telegram.count("getUpdates") + 1)
     telegram.refuse_confirms = False
     await until(lambda: telegram.confirmed_offset > update_id, "the update confirmed at last")
     logs = await process.stop()
@@ -250,7 +252,7 @@ async def test_a_queued_reply_left_by_a_crash_becomes_the_answer_after_the_resta
     process = await bot_processes(env)
     await process.until_ready(telegram)
     await until_handled(tmp_path / "state", update_id)
-    await telegram.wait_for("getUpdates", count=telegram.count("getUpdates") + 2)  # delivered again
+    await telegram.wait_for("getUpdates", count=telegram.count("getUpdates") + 1)  # delivered again
     telegram.refuse_confirms = False
     await until(lambda: telegram.confirmed_offset > update_id, "the update confirmed at last")
     await process.stop()

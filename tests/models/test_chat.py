@@ -4,9 +4,6 @@ loaded through the same from_pretrained code as the hub's, told the default prom
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from importlib.util import find_spec
 
 import pytest
@@ -206,30 +203,21 @@ def test_the_input_size_is_a_side_in_pixels_for_every_family(size, side):
     assert input_size(Sizes(size)) == side
 
 
-def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "captioning", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=240,
-    )
+def test_the_cli_describes_and_answers_with_a_chat_model(chat_env, tmp_path, monkeypatch, capsys):
+    from captioning.__main__ import main
 
-
-@pytest.mark.process
-def test_the_cli_describes_and_answers_with_a_chat_model(chat_env, tmp_path):
+    for key, value in chat_env.items():
+        monkeypatch.setenv(key, value)
     (tmp_path / "red.jpg").write_bytes(pictures.jpeg("red"))
     (tmp_path / "blue.png").write_bytes(pictures.opaque_rgba_png("blue"))
     files = [str(tmp_path / "red.jpg"), str(tmp_path / "blue.png")]
-    described = run_cli(chat_env, "--json", *files)
-    assert described.returncode == 0, described.stderr
-    assert [(e["english"], e["spanish"]) for e in json.loads(described.stdout)] == [
+    assert main(["--json", *files]) == 0
+    assert [(e["english"], e["spanish"]) for e in json.loads(capsys.readouterr().out)] == [
         ("a red square.", "un cuadrado rojo."),
         ("a blue square.", "un cuadrado azul."),
     ]
-    asked = run_cli(chat_env, "--json", "--ask", "¿de qué color es?", *files)
-    assert asked.returncode == 0, asked.stderr
-    assert [(e["english"], e["spanish"]) for e in json.loads(asked.stdout)] == [
+    assert main(["--json", "--ask", "¿de qué color es?", *files]) == 0
+    assert [(e["english"], e["spanish"]) for e in json.loads(capsys.readouterr().out)] == [
         ("red", "rojo"),
         ("blue", "azul"),
     ]

@@ -256,19 +256,14 @@ def test_a_refusal_speaks_to_a_cli_user(tmp_path, model_env, capsys):
 
 
 @pytest.mark.process
-def test_the_tiny_model_demo_prints_settings_that_work(tiny_model_dirs, tmp_path):
-    # The demo reuses models already built by the same code: the tests' own, here.
-    root = Path(__file__).resolve().parents[2]
-    folder = tiny_model_dirs.caption.parent.parent
-    demo = subprocess.run(
-        [sys.executable, "-m", "tests.support.tiny_models", str(folder)],
-        capture_output=True,
-        text=True,
-        cwd=root,
-        timeout=600,
-    )
-    assert demo.returncode == 0, demo.stderr
-    settings = dict(line.split("=", 1) for line in demo.stdout.splitlines() if re.match(r"^[A-Z_]+=", line))
+def test_the_tiny_model_demo_prints_settings_that_work(tiny_model_dirs, tmp_path, capsys):
+    from tests.support import tiny_models
+
+    # The demo (python -m tests.support.tiny_models FOLDER) reuses models already built by the
+    # same code: the tests' own, here. The CLI then runs as a user runs it, in a process.
+    assert tiny_models.main([str(tiny_model_dirs.caption.parent.parent)]) == 0
+    printed = capsys.readouterr().out
+    settings = dict(line.split("=", 1) for line in printed.splitlines() if re.match(r"^[A-Z_]+=", line))
     assert settings["CAPTION_MODEL"] == str(tiny_model_dirs.caption)
     (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
     (tmp_path / "red.jpg").write_bytes(pictures.jpeg("red"))
