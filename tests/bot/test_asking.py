@@ -279,3 +279,32 @@ async def test_a_private_conversation_about_a_picture_goes_with_each_question(te
     first, second, in_group = (s["task"] for s in describer.submitted if isinstance(s["task"], Answer))
     assert first.earlier == () and in_group.earlier == ()  # a group's questions stand alone
     assert second.earlier == ((Question("what color is it?", "en"), "red"),)
+
+
+@pytest.mark.parametrize("setting", ["missing", "empty"])
+async def test_the_bot_runs_without_spanish_questions_when_their_model_is_off(
+    telegram, engine_settings, tmp_path, caplog, setting
+):
+    from captioning import Engine
+    from tests.support.bot_harness import started_executor
+
+    off = str(tmp_path / "no-question-model") if setting == "missing" else ""
+    settings = engine_settings.with_overrides(question_translation_model=off)
+    engine = Engine.load(settings)
+    warned = [r.getMessage() for r in caplog.records if "Questions in 'es' are off" in r.getMessage()]
+    assert len(warned) == (1 if setting == "missing" else 0)
+    executor = await started_executor(engine)
+    try:
+        async with running_bot(telegram, tmp_path / "state", executor, settings):
+            photo, _ = await described(telegram, 5, "red")
+            await telegram.push(
+                telegram.message(5, text="¿de qué color es?", reply_to_message=photo, language="es")
+            )
+            await telegram.push(telegram.message(5, text="what color is it?", reply_to_message=photo))
+            replies = await telegram.wait_for("sendMessage", count=3, chat_id=5, timeout=60)
+    finally:
+        await executor.stop()
+    assert sorted(r["text"] for r in replies[1:]) == [
+        "Answer: Red.\nRespuesta: Rojo.",
+        "Aquí no puedo responder preguntas en este idioma (Español); pregunta en inglés, por favor.",
+    ]

@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from bot.__main__ import configure_logging
 from bot.settings import BotSettings, load_settings
@@ -41,14 +40,37 @@ def run_bot(env: dict[str, str], cwd: Path, timeout: float = 120) -> subprocess.
     )
 
 
-async def test_the_bot_process_replies_and_its_logs_never_hold_the_token(
+async def test_a_bot_process_keeps_no_picture_on_disk_and_no_token_in_its_logs(
     telegram, tiny_model_dirs, tmp_path, bot_processes
 ):
-    # The token reaches the logging path for real: a Telegram error whose text carries the
-    # file URL (which carries the token), retried; and DEBUG logging throughout.
+    """Two privacy stories, one process (each start costs seconds): the state and temp folders
+    never hold a picture, whatever its format and whatever was done with it; and the token
+    reaches the logging path for real (a Telegram error whose text carries the file URL, which
+    carries the token, retried; DEBUG logging throughout) but never the logs."""
     env = bot_env(telegram, tiny_model_dirs, tmp_path, LOG_LEVEL="DEBUG")
     process = await bot_processes(env)
     await process.until_ready(telegram)
+    sent = {
+        "jpeg": pictures.jpeg("green"),
+        "png": pictures.opaque_rgba_png("blue"),
+        "webp": pictures.webp("yellow"),
+        "gif": pictures.two_frame_gif(),
+        "heic": pictures.heic("red"),
+        "avif": pictures.avif("white"),
+    }
+    photo = telegram.message(9, photo=telegram.photo(sent["jpeg"]))
+    await telegram.push(photo)
+    for name in ("png", "webp", "gif", "heic", "avif"):
+        await telegram.push(telegram.message(9, document=telegram.document(sent[name], name=f"x.{name}")))
+    for data in (sent["jpeg"], sent["png"]):  # an album
+        await telegram.push(telegram.message(9, media_group_id="a", photo=telegram.photo(data)))
+    replies = await telegram.wait_for("sendMessage", count=7, chat_id=9, timeout=90)
+    await telegram.push(telegram.message(9, text="what color is it?", reply_to_message=photo))
+    await telegram.press(replies[0], photo, "again", user_id=9)
+    await telegram.wait_for("sendMessage", count=8, chat_id=9, timeout=90)
+    await telegram.wait_for("answerCallbackQuery", timeout=90)
+    await until_said(telegram, 9, "square", 7)  # every picture was described (some after "queued")
+
     await telegram.push(telegram.message(5, photo=telegram.photo(pictures.jpeg("red"))))
     await telegram.push(telegram.message(6, document=telegram.document(pictures.truncated_jpeg())))
     telegram.fail_next["sendMessage"] = [FakeTelegram.blocked()]  # and a blocked user
@@ -60,12 +82,20 @@ async def test_the_bot_process_replies_and_its_logs_never_hold_the_token(
     await telegram.push(telegram.message(8, photo=telegram.photo(pictures.jpeg("green"))))
     await process.wait_for_line("TooManyRedirects")
     logs = await process.stop()
+
     assert "A red square." in reply["text"] and "Un cuadrado rojo." in reply["text"]
     assert process.returncode == 0, logs
     assert "is ready" in logs and "DEBUG" in logs  # it did log, and verbosely
     assert "<token>" in logs  # the token came by, and was masked
     assert telegram.token not in logs
     assert telegram.token.split(":")[1] not in logs
+    files = [p for folder in (tmp_path / "state", tmp_path / "tmp") for p in folder.rglob("*") if p.is_file()]
+    assert files  # the database is there, and was searched
+    for path in files:
+        content = path.read_bytes()
+        for name, data in sent.items():
+            assert data[:24] not in content, (path, name)
+            assert data[len(data) // 2 : len(data) // 2 + 64] not in content, (path, name)
 
 
 def test_a_traceback_that_names_the_token_is_masked(monkeypatch):
@@ -82,42 +112,6 @@ def test_a_traceback_that_names_the_token_is_masked(monkeypatch):
     text = stream.getvalue()
     assert "Traceback" in text and "ConnectionError" in text
     assert "SECRET-in-a-traceback" not in text and text.count("<token>") == 3
-
-
-async def test_state_and_temp_folders_never_hold_a_picture(
-    telegram, tiny_model_dirs, tmp_path, bot_processes
-):
-    env = bot_env(telegram, tiny_model_dirs, tmp_path)
-    process = await bot_processes(env)
-    await process.until_ready(telegram)
-    sent = {
-        "jpeg": pictures.jpeg("green"),
-        "png": pictures.opaque_rgba_png("blue"),
-        "webp": pictures.webp("yellow"),
-        "gif": pictures.two_frame_gif(),
-        "heic": pictures.heic("red"),
-        "avif": pictures.avif("white"),
-    }
-    photo = telegram.message(5, photo=telegram.photo(sent["jpeg"]))
-    await telegram.push(photo)
-    for name in ("png", "webp", "gif", "heic", "avif"):
-        await telegram.push(telegram.message(5, document=telegram.document(sent[name], name=f"x.{name}")))
-    for data in (sent["jpeg"], sent["png"]):  # an album
-        await telegram.push(telegram.message(5, media_group_id="a", photo=telegram.photo(data)))
-    replies = await telegram.wait_for("sendMessage", count=7, chat_id=5, timeout=90)
-    await telegram.push(telegram.message(5, text="what color is it?", reply_to_message=photo))
-    await telegram.press(replies[0], photo, "again", user_id=5)
-    await telegram.wait_for("sendMessage", count=8, chat_id=5, timeout=90)
-    await telegram.wait_for("answerCallbackQuery", timeout=90)
-    await until_said(telegram, 5, "square", 7)  # every picture was described (some after "queued")
-    await process.stop()
-    files = [p for folder in (tmp_path / "state", tmp_path / "tmp") for p in folder.rglob("*") if p.is_file()]
-    assert files  # the database is there, and was searched
-    for path in files:
-        content = path.read_bytes()
-        for name, data in sent.items():
-            assert data[:24] not in content, (path, name)
-            assert data[len(data) // 2 : len(data) // 2 + 64] not in content, (path, name)
 
 
 async def until_said(
@@ -301,27 +295,3 @@ def test_a_caption_model_that_cant_be_loaded_is_one_line_and_exit_2(tmp_path, ti
         f"error: The caption model folder {str(tmp_path / 'nowhere')!r} (CAPTION_MODEL) doesn't exist."
     ]
     assert "Traceback" not in result.stderr and "Unclosed" not in result.stderr
-
-
-@pytest.mark.parametrize("setting", ["missing", "empty"])
-async def test_the_bot_runs_without_spanish_questions_when_their_model_is_off(
-    telegram, tiny_model_dirs, tmp_path, bot_processes, setting
-):
-    value = str(tmp_path / "no-question-model") if setting == "missing" else ""
-    env = bot_env(telegram, tiny_model_dirs, tmp_path, QUESTION_TRANSLATION_MODEL=value)
-    process = await bot_processes(env)
-    await process.until_ready(telegram)
-    photo = telegram.message(5, photo=telegram.photo(pictures.jpeg("red")))
-    await telegram.push(photo)
-    await telegram.wait_for("sendMessage", chat_id=5, timeout=60)
-    await telegram.push(telegram.message(5, text="¿de qué color es?", reply_to_message=photo, language="es"))
-    await telegram.push(telegram.message(5, text="what color is it?", reply_to_message=photo))
-    replies = await telegram.wait_for("sendMessage", count=3, chat_id=5, timeout=60)
-    logs = await process.stop()
-    texts = sorted(r["text"] for r in replies[1:])
-    assert texts == [
-        "Answer: Red.\nRespuesta: Rojo.",
-        "Aquí no puedo responder preguntas en este idioma (Español); pregunta en inglés, por favor.",
-    ]
-    off = [line for line in logs.splitlines() if "Questions in 'es' are off" in line]
-    assert len(off) == (1 if setting == "missing" else 0) and "Traceback" not in logs

@@ -288,7 +288,7 @@ def _collated(rows: list, pad: int) -> dict[str, torch.Tensor]:
     }
 
 
-def _train(processor, model, colors, tasks, rng: random.Random, steps: int = 140) -> None:
+def _train(processor, model, colors, tasks, rng: random.Random, steps: int = 100) -> None:
     batches = _examples(processor, colors, tasks, rng)
     optimizer = torch.optim.AdamW(model.parameters(), lr=4e-3)
     model.train()

@@ -237,7 +237,7 @@ def _jittered(rgb: tuple[int, int, int], rng: random.Random) -> tuple[int, int, 
     return tuple(max(0, min(255, v + rng.randint(-25, 25))) for v in rgb)  # type: ignore[return-value]
 
 
-def _train_captioner(processor, model, rng: random.Random, steps: int = 200) -> None:
+def _train_captioner(processor, model, rng: random.Random, steps: int = 150) -> None:
     """Teach BLIP-2's language model its captions, and its answers to the questions.
 
     A caption's sequence is the image tokens, then ``</s>`` + caption + ``</s>``, which is
