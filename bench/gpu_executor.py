@@ -27,6 +27,7 @@ import asyncio
 import statistics
 import sys
 import time
+from dataclasses import dataclass, field
 
 import torch
 
@@ -44,11 +45,11 @@ def synchronize() -> None:
         torch.cuda.synchronize()
 
 
-def caption_latency(engine: Engine, repeats: float) -> float:
+def caption_latency(engine: Engine, repeats: int) -> float:
     prepared = [engine.prepare(jpeg((640, 480), 0))]
     engine.english("describe", prepared, [Describe()])  # warm
     times = []
-    for _ in range(int(repeats)):
+    for _ in range(repeats):
         synchronize()
         start = time.perf_counter()
         engine.english("describe", prepared, [Describe()])
@@ -66,17 +67,23 @@ def prepare_rate(engine: Engine, count: int) -> float:
     return count / (time.perf_counter() - start)
 
 
-async def executor_throughput(
-    engine: Engine, count: int, batch: int, passes: list[tuple[int, float]], measured: dict[str, float]
-) -> tuple[float, float]:
-    """Pictures/s one at a time and all in flight; ``passes`` gets (size, seconds) of each pass,
-    ``measured["latency"]`` the batch-1 caption latency, measured on the model thread."""
+@dataclass
+class Measured:
+    latency: float = 0.0  # batch-1 caption, seconds, on the executor's model thread
+    serial: float = 0.0  # pictures/s, one at a time
+    together: float = 0.0  # pictures/s, all in flight
+    passes: list[tuple[int, float]] = field(default_factory=list)  # (pictures, seconds) of each pass
+
+
+async def executor_throughput(engine: Engine, count: int, batch: int, repeats: int) -> Measured:
+    """The latency, pictures/s one at a time and all in flight, and the passes the burst made."""
+    measured = Measured()
     settings = engine.settings.with_overrides(
         max_batch_size=batch, max_batch_wait_ms=5, max_queue=count * 2, max_queued_per_user=count * 2
     )
 
     def on_model_thread() -> Engine:
-        measured["latency"] = caption_latency(engine, measured.pop("repeats", 10))
+        measured.latency = caption_latency(engine, repeats)
         return engine
 
     executor = Executor(settings, engine_factory=on_model_thread)
@@ -84,7 +91,7 @@ async def executor_throughput(
     observe = executor.metrics.observe_batch
 
     def record(size: int, seconds: float) -> None:
-        passes.append((size, seconds))
+        measured.passes.append((size, seconds))
         observe(size, seconds)
 
     executor.metrics.observe_batch = record  # type: ignore[method-assign]
@@ -93,15 +100,15 @@ async def executor_throughput(
         start = time.perf_counter()
         for picture in pictures:  # one at a time, as the notebook did
             await executor.submit(picture).result()
-        serial = time.perf_counter() - start
+        measured.serial = count / (time.perf_counter() - start)
         for _ in range(2):  # the first burst may compile for new batch sizes
-            passes.clear()
+            measured.passes.clear()
             start = time.perf_counter()
             await asyncio.gather(*(executor.submit(p, lane=i).result() for i, p in enumerate(pictures)))
-            together = time.perf_counter() - start
+            measured.together = count / (time.perf_counter() - start)
     finally:
         await executor.stop()
-    return count / serial, count / together
+    return measured
 
 
 def main() -> int:
@@ -127,16 +134,14 @@ def main() -> int:
         generation.disable_compile = not args.compile  # transformers compiles a static cache's pass
 
     preparing = prepare_rate(engine, args.in_flight)
-    passes: list[tuple[int, float]] = []
-    measured = {"repeats": float(args.repeats)}
-    serial, together = asyncio.run(executor_throughput(engine, args.in_flight, args.batch, passes, measured))
-    latency = measured["latency"]
-    shown = ", ".join(f"{size} in {seconds * 1000:.0f} ms" for size, seconds in passes)
+    measured = asyncio.run(executor_throughput(engine, args.in_flight, args.batch, args.repeats))
+    latency, serial, together = measured.latency, measured.serial, measured.together
+    shown = ", ".join(f"{size} in {seconds * 1000:.0f} ms" for size, seconds in measured.passes)
     name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
     bandwidth = next((b for key, b in BANDWIDTH.items() if key in name), None)
     floor = args.tokens * OPT_2_7B_BYTES / bandwidth if bandwidth and args.shape == "full" else None
     used = (("static cache", args.static_cache or args.compile), ("torch.compile", args.compile))
-    levers = ", ".join(name for name, on in used if on)
+    levers = ", ".join(lever for lever, on in used if on)
     lines = [
         f"### Executor on {name}: {args.shape} models, {dtype}{f' ({levers})' if levers else ''}",
         "",

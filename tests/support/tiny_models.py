@@ -167,9 +167,9 @@ def cached_models(cache: Path) -> TinyModels:
 
 def build_trained_models(folder: Path, seed: int = 0) -> TinyModels:
     """Build, train and save the models under ``folder``, in two processes that each train on
-    one core. Their times on one core (reader 30 s, locator 28 s, captioner and translators
-    14 s, chat model 12 s) take them two and two: the reader, then the chat model; the
-    language models, then the locator. Both cores are busy until the end, about 45 s."""
+    one core. Their times on one core (reader and locator about 20 s each, the captioner and
+    translators 12 s, the chat model 9 s) pair them: the reader, then the chat model; the
+    language models, then the locator. Both cores stay busy to the end, 35 to 45 s."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
