@@ -13,11 +13,13 @@ The package :mod:`captioning.cli` does it all.
 
 Exit status: 0 when every file was described (and, with ``--write-alt-text``, its alt text
 written or already there), 1 when any was rejected, 2 for a usage error (bad flags or
-settings, or models that can't be loaded), 130 when Ctrl-C stopped it.
+settings, or models that can't be loaded), 130 when Ctrl-C stopped it, 141 when whatever read
+its output went away (``| head``), quietly, as for any Unix tool.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
@@ -34,6 +36,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # before the batches (they stop by themselves): nothing to keep
         print("Stopped.", file=sys.stderr)
         return STOPPED
+    except BrokenPipeError:  # the reader of stdout went away: nothing more to say, to anyone
+        # What is still buffered for stdout would fail again as Python exits: let it go nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return PIPE_CLOSED
+
+
+PIPE_CLOSED = 128 + 13  # SIGPIPE's status, as a shell reports a tool that met a closed pipe
 
 
 if __name__ == "__main__":

@@ -246,3 +246,24 @@ def test_peak_memory_does_not_grow_with_the_folder(tmp_path, model_env):
         )
         assert status == 0, (tmp_path / f"{count}.err").read_text()
     assert peaks[200] / peaks[50] < 1.1, peaks
+
+
+@pytest.mark.process
+def test_output_read_by_head_ends_quietly_when_head_has_enough(tmp_path, model_env):
+    # `python -m captioning --jsonl LIBRARY | head -n 1`: head exits after its line, and the
+    # next line written meets a closed pipe. That ends the run, as it ends any Unix tool,
+    # without a traceback or "Exception ignored" on the terminal.
+    photo_library(tmp_path / "library", 6)
+    process = subprocess.Popen(
+        cli_command("--jsonl", "--batch-size", "1", str(tmp_path / "library")),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **model_env},
+    )
+    assert process.stdout is not None and process.stderr is not None
+    first = json.loads(process.stdout.readline())
+    process.stdout.close()  # head has its line, and goes
+    errors = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 141, errors  # 128 + SIGPIPE, as a shell reports it
+    assert first["english"].startswith("a ") and first["english"].endswith(" square")
+    assert "Traceback" not in errors and "Exception ignored" not in errors, errors
