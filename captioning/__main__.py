@@ -27,6 +27,8 @@ from .cli import STOPPED, parse, run
 
 __all__ = ["main"]
 
+PIPE_CLOSED = 128 + 13  # SIGPIPE's status, as a shell reports a tool that met a closed pipe
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
@@ -40,9 +42,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # What is still buffered for stdout would fail again as Python exits: let it go nowhere.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return PIPE_CLOSED
-
-
-PIPE_CLOSED = 128 + 13  # SIGPIPE's status, as a shell reports a tool that met a closed pipe
 
 
 if __name__ == "__main__":

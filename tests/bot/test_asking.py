@@ -7,10 +7,10 @@ import dataclasses
 
 import pytest
 
-from captioning import Answer, Describe
+from captioning import Answer, Describe, Engine
 from captioning.questions import MAX_QUESTION_CHARS, Question
 from tests.support import pictures
-from tests.support.bot_harness import FAST, running_bot
+from tests.support.bot_harness import FAST, running_bot, started_executor
 from tests.support.describers import Wrapped, full_after
 from tests.support.fake_telegram import FakeTelegram, command
 from tests.support.waiting import journaled, until, until_handled
@@ -285,9 +285,6 @@ async def test_a_private_conversation_about_a_picture_goes_with_each_question(te
 async def test_the_bot_runs_without_spanish_questions_when_their_model_is_off(
     telegram, engine_settings, tmp_path, caplog, setting
 ):
-    from captioning import Engine
-    from tests.support.bot_harness import started_executor
-
     off = str(tmp_path / "no-question-model") if setting == "missing" else ""
     settings = engine_settings.with_overrides(question_translation_model=off)
     engine = Engine.load(settings)
