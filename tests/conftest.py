@@ -29,9 +29,16 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Marks the ``process`` tier, and runs it first.
+
+    pytest-xdist hands out the ``xdist_group`` groups first (the larger first), then the other
+    tests one at a time in this order. A test that starts processes takes seconds where most
+    take milliseconds: left to the end, one worker runs them while the other has nothing left
+    to do. First, the quick ones fill the gaps at the end."""
     for item in items:
         if "bot_processes" in getattr(item, "fixturenames", ()) or "/e2e/" in str(item.path):
             item.add_marker(pytest.mark.process)
+    items.sort(key=lambda item: item.get_closest_marker("process") is None)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -22,7 +22,7 @@ from captioning import SettingsError
 from tests.support import pictures
 from tests.support.bot_harness import FAST
 from tests.support.fake_telegram import FakeTelegram
-from tests.support.processes import bot_env
+from tests.support.processes import describing_env
 from tests.support.proxies import Front, HttpProxy, Socks5Proxy, closed_port, tls_contexts
 from tests.support.waiting import until
 
@@ -261,7 +261,7 @@ async def test_a_bot_process_reaches_https_telegram_through_a_proxy(
             extra["TELEGRAM_PROXY"] = proxy.url.replace("://", f"://describe-bot:{PASSWORD}@")
             extra["HTTPS_PROXY"] = f"http://127.0.0.1:{closed_port()}"
             extra["NO_PROXY"] = "localhost,127.0.0.1"
-        process = await bot_processes(bot_env(telegram, tiny_model_dirs, tmp_path, **extra))
+        process = await bot_processes(describing_env(telegram, tiny_model_dirs, tmp_path, **extra))
         await process.until_ready(telegram)
         text = await describe_a_photo(telegram)
         logs = await process.stop()

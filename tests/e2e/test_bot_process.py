@@ -21,7 +21,7 @@ from bot.settings import BotSettings, load_settings
 from captioning import EngineSettings
 from tests.support import pictures
 from tests.support.fake_telegram import FakeTelegram
-from tests.support.processes import bot_env
+from tests.support.processes import bot_env, describing_env
 from tests.support.waiting import journaled
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -208,7 +208,7 @@ async def post_update(url: str, body: bytes, secret: str) -> int:
 async def test_webhook_mode_checks_size_and_secret_and_journals_before_answering(
     telegram, tiny_model_dirs, tmp_path, bot_processes
 ):
-    env = bot_env(
+    env = describing_env(
         telegram,
         tiny_model_dirs,
         tmp_path,
@@ -250,7 +250,7 @@ async def test_an_unreachable_telegram_is_said_within_seconds_and_retried(
 ):
     telegram = FakeTelegram()  # never started: nothing listens where the bot looks
     port = closed_port()
-    env = bot_env(telegram, tiny_model_dirs, tmp_path, TELEGRAM_API_URL=f"http://127.0.0.1:{port}/bot")
+    env = describing_env(telegram, tiny_model_dirs, tmp_path, TELEGRAM_API_URL=f"http://127.0.0.1:{port}/bot")
     process = await bot_processes(env)
     first = await process.wait_for_line(
         r"Can't reach Telegram at http://127\.0\.0\.1:\d+/bot to connect", timeout=20
@@ -267,7 +267,7 @@ def test_a_rejected_token_is_one_line_and_exit_2(tmp_path, tiny_model_dirs):
         telegram = await FakeTelegram(token="999:the-real-one").start()
         try:
             wrong = FakeTelegram(token="123:not-the-token")
-            env = bot_env(wrong, tiny_model_dirs, tmp_path, TELEGRAM_API_URL=telegram.api_url)
+            env = describing_env(wrong, tiny_model_dirs, tmp_path, TELEGRAM_API_URL=telegram.api_url)
             return await asyncio.to_thread(run_bot, env, tmp_path)
         finally:
             await telegram.stop()

@@ -9,20 +9,12 @@ import contextlib
 import signal
 import sqlite3
 
-import pytest
-
 from tests.support import pictures
 from tests.support.bot_harness import fetch
 from tests.support.fake_telegram import FakeTelegram, command
 from tests.support.locks import locked_database
-from tests.support.processes import bot_env
+from tests.support.processes import describing_env
 from tests.support.waiting import journaled, until, until_handled
-
-
-def describing_env(telegram: FakeTelegram, tiny_model_dirs, tmp_path, **extra: str) -> dict[str, str]:
-    """A bot that describes only: none of these stories reads text or takes a question, and
-    each of their many starts is a second sooner without those models."""
-    return bot_env(telegram, tiny_model_dirs, tmp_path, OCR_MODEL="", QUESTION_TRANSLATION_MODELS="", **extra)
 
 
 def descriptions_by_photo(telegram: FakeTelegram) -> collections.Counter[int]:
@@ -81,50 +73,63 @@ async def test_kill_9_right_after_telegram_confirms_loses_no_photo(
     assert counts == dict.fromkeys(photos, 1)  # every photo described, once
 
 
-@pytest.mark.parametrize("released", ["during the grace", "after the restart"])
-async def test_sigterm_finishes_or_keeps_what_is_in_flight(
-    telegram, tiny_model_dirs, tmp_path, bot_processes, released
-):
-    env = describing_env(telegram, tiny_model_dirs, tmp_path, SHUTDOWN_GRACE_S="2")
-    telegram.download_gate = asyncio.Event()  # every photo is held mid-download: in flight for certain
-    process = await bot_processes(env)
-    await process.until_ready(telegram)
+async def push_held_photos(telegram: FakeTelegram, chat: int) -> tuple[list[int], list[int]]:
+    """Four photos whose downloads the stand-in holds (a fresh ``download_gate``) until the test
+    lets them go: in flight for certain. Their message ids and update ids."""
+    telegram.download_gate = asyncio.Event()
+    downloads = telegram.count("download")
     photos, ids = [], []
     for i in range(4):
-        message = telegram.message(200 + i, photo=telegram.photo(pictures.jpeg("yellow")))
+        message = telegram.message(chat + i, photo=telegram.photo(pictures.jpeg("yellow")))
         photos.append(message["message_id"])
         ids.append(await telegram.push(message))
-    await telegram.wait_for("download", count=4)
-    process.process.send_signal(signal.SIGTERM)
-    if released == "during the grace":
-        await process.wait_for_line("finishing the work in flight")
-        telegram.download_gate.set()
-    logs = await process.stop()
-    assert process.returncode == 0, logs
-    assert "Traceback" not in logs
-    answered_before_exit = set(descriptions_by_photo(telegram))
+    await telegram.wait_for("download", count=downloads + 4)
+    return photos, ids
+
+
+async def test_sigterm_keeps_what_is_in_flight_past_the_grace_and_finishes_what_ends_within_it(
+    telegram, tiny_model_dirs, tmp_path, bot_processes
+):
+    """Two stops, three stories: photos still in flight when the grace ends are kept, and the
+    restart answers them once; photos that finish within the grace are answered before exit."""
+    env = describing_env(telegram, tiny_model_dirs, tmp_path, SHUTDOWN_GRACE_S="2")
     state = tmp_path / "state"
-    pending = {u for u, done in journaled(state).items() if not done}
-    if released == "during the grace":
-        assert answered_before_exit == set(photos) and pending == set()
-    else:
-        assert answered_before_exit == set() and pending == set(ids)  # each kept for the restart
+    process = await bot_processes(env)
+    await process.until_ready(telegram)
+    kept, kept_ids = await push_held_photos(telegram, 200)
+    logs = await process.stop()  # the downloads are held past the grace
+    assert process.returncode == 0 and "Traceback" not in logs, logs
+    assert not descriptions_by_photo(telegram)
+    assert {u for u, done in journaled(state).items() if not done} == set(kept_ids)  # kept for the restart
+
     telegram.download_gate.set()
     process = await bot_processes(env)
     await process.until_ready(telegram)
-    await until_described(telegram, photos)
-    await until_handled(state, *ids)
-    await process.stop()
+    await until_described(telegram, kept)
+    await until_handled(state, *kept_ids)
+
+    finished, finished_ids = await push_held_photos(telegram, 210)
+    process.process.send_signal(signal.SIGTERM)
+    await process.wait_for_line("finishing the work in flight")
+    telegram.download_gate.set()  # within the grace
+    logs = await process.stop()
+    assert process.returncode == 0 and "Traceback" not in logs, logs
+    assert set(descriptions_by_photo(telegram)) == {*kept, *finished}  # answered before it exited
+    assert all(journaled(state)[u] for u in finished_ids)  # and marked done
+    assert not {u for u, done in journaled(state).items() if not done}
     assert all(n == 1 for n in descriptions_by_photo(telegram).values())  # once each, no repeat
 
 
-async def test_a_database_locked_for_seconds_loses_nothing(
+async def test_a_database_locked_for_seconds_loses_nothing_and_polling_that_stops_stops_the_bot(
     telegram, tiny_model_dirs, tmp_path, bot_processes
 ):
-    env = describing_env(telegram, tiny_model_dirs, tmp_path, METRICS_PORT="0")
+    """One bot, two troubles: its database locked for seconds (it waits, loses nothing, and
+    goes on), then polling that can't go on (it says so on /healthz and stops, status 1)."""
+    env = describing_env(telegram, tiny_model_dirs, tmp_path, METRICS_PORT="0", SHUTDOWN_GRACE_S="60")
     process = await bot_processes(env)
     await process.until_ready(telegram)
     port = int((await process.wait_for_line(r"/healthz on 127\.0\.0\.1:(\d+)")).group(1))
+    healthz = f"http://127.0.0.1:{port}/healthz"
     # Five seconds: past every pause of the store's backoff (0.05 s doubling up to 2 s).
     async with locked_database(tmp_path / "state" / "bot.sqlite3", seconds=5.0):  # all five of them
         photos, ids = [], []
@@ -133,17 +138,39 @@ async def test_a_database_locked_for_seconds_loses_nothing(
             photos.append(message["message_id"])
             ids.append(await telegram.push(message))
         await process.wait_for_line("database .* is unavailable")
-        status, health = await asyncio.to_thread(fetch, f"http://127.0.0.1:{port}/healthz")
+        status, health = await asyncio.to_thread(fetch, healthz)
         assert status == 503 and "database: unavailable" in health
         assert telegram.confirmed_offset <= min(ids)  # nothing confirmed that isn't journaled
     await until_described(telegram, photos)
     later = telegram.message(310, photo=telegram.photo(pictures.jpeg("red")))
     await telegram.push(later)
-    await until_described(telegram, [*photos, later["message_id"]])  # polling went on
-    status, health = await asyncio.to_thread(fetch, f"http://127.0.0.1:{port}/healthz")
-    logs = await process.stop()
+    photos.append(later["message_id"])
+    await until_described(telegram, photos)  # polling went on
+    status, health = await asyncio.to_thread(fetch, healthz)
     assert status == 200, health
-    assert process.returncode == 0, logs
+
+    # A proxy in front of the Bot API starts refusing getUpdates: polling can't go on by itself.
+    # A photo held mid-download keeps the bot in its grace, /healthz answering, while it stops.
+    telegram.download_gate = asyncio.Event()
+    downloads = telegram.count("download")
+    photo = telegram.message(500, photo=telegram.photo(pictures.jpeg("green")))
+    update_id = await telegram.push(photo)
+    await telegram.wait_for("download", count=downloads + 1)
+    telegram.fail_next["getUpdates"] = [{"error_code": 403, "description": "Forbidden: denied by the proxy"}]
+    # Someone edits a message: the long poll ends, and the next getUpdates is refused.
+    await telegram.push(telegram.message(500, text="fixed a typo"), kind="edited_message")
+    await process.wait_for_line("Stopping:", timeout=30)
+    status, health = await asyncio.to_thread(fetch, healthz)
+    telegram.download_gate.set()
+    code = await process.wait(timeout=60)
+    assert status == 503 and health.splitlines() == ["updates: stopped", "models: ok", "database: ok"], health
+    assert code == 1, process.output
+    stops = [line for line in process.lines if "Stopping:" in line]
+    assert len(stops) == 1 and "supervisor" in stops[0], process.output
+    assert "Traceback" not in process.output
+    # Every photo answered once, the last within the grace.
+    assert descriptions_by_photo(telegram) == dict.fromkeys([*photos, photo["message_id"]], 1)
+    assert journaled(tmp_path / "state")[update_id]
 
 
 async def test_a_database_that_stays_locked_stops_the_bot_with_one_line(
@@ -160,37 +187,6 @@ async def test_a_database_that_stays_locked_stops_the_bot_with_one_line(
     assert len(stops) == 1 and "database" in stops[0] and "supervisor" in stops[0]
     assert "Traceback" not in process.output
     assert telegram.confirmed_offset == 0  # never confirmed what wasn't journaled
-
-
-async def test_polling_that_stops_turns_healthz_503_and_stops_the_bot_with_status_1(
-    telegram, tiny_model_dirs, tmp_path, bot_processes
-):
-    # A proxy in front of the Bot API starts refusing getUpdates: polling can't go on by itself.
-    env = describing_env(telegram, tiny_model_dirs, tmp_path, METRICS_PORT="0", SHUTDOWN_GRACE_S="60")
-    process = await bot_processes(env)
-    await process.until_ready(telegram)
-    port = int((await process.wait_for_line(r"/healthz on 127\.0\.0\.1:(\d+)")).group(1))
-    healthz = f"http://127.0.0.1:{port}/healthz"
-    assert (await asyncio.to_thread(fetch, healthz))[0] == 200
-    # A photo held mid-download keeps the bot in its grace, /healthz answering, while it stops.
-    telegram.download_gate = asyncio.Event()
-    photo = telegram.message(500, photo=telegram.photo(pictures.jpeg("green")))
-    update_id = await telegram.push(photo)
-    await telegram.wait_for("download")
-    telegram.fail_next["getUpdates"] = [{"error_code": 403, "description": "Forbidden: denied by the proxy"}]
-    # Someone edits a message: the long poll ends, and the next getUpdates is refused.
-    await telegram.push(telegram.message(500, text="fixed a typo"), kind="edited_message")
-    await process.wait_for_line("Stopping:", timeout=30)
-    status, health = await asyncio.to_thread(fetch, healthz)
-    telegram.download_gate.set()
-    code = await process.wait(timeout=60)
-    assert status == 503 and health.splitlines() == ["updates: stopped", "models: ok", "database: ok"], health
-    assert code == 1, process.output
-    stops = [line for line in process.lines if "Stopping:" in line]
-    assert len(stops) == 1 and "supervisor" in stops[0], process.output
-    assert "Traceback" not in process.output
-    assert descriptions_by_photo(telegram) == {photo["message_id"]: 1}  # finished within the grace
-    assert journaled(tmp_path / "state")[update_id]
 
 
 async def test_an_update_answered_whose_confirms_were_all_lost_is_answered_once(

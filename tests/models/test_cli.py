@@ -38,11 +38,12 @@ def run_cli(*args: str, env: dict[str, str], cwd: Path | None = None) -> subproc
     )
 
 
-@pytest.mark.process
-def test_json_describes_a_folder_of_every_kind_of_file(picture_folder, model_env):
-    result = run_cli("--json", str(picture_folder), env=model_env)
-    assert result.returncode == 1, result.stderr  # some files were rejected
-    entries = json.loads(result.stdout)  # stdout is the JSON and nothing else
+def test_json_describes_a_folder_of_every_kind_of_file(picture_folder, model_env, capfd):
+    # capfd: what reaches the file descriptors, whoever writes it (a library's print too).
+    status = main(["--json", str(picture_folder)])
+    result = capfd.readouterr()
+    assert status == 1, result.err  # some files were rejected
+    entries = json.loads(result.out)  # stdout is the JSON and nothing else
 
     expected_files = sorted(name for name, _, _ in pictures.GOOD + pictures.BAD)
     assert [Path(e["file"]).name for e in entries] == expected_files
@@ -59,7 +60,7 @@ def test_json_describes_a_folder_of_every_kind_of_file(picture_folder, model_env
     for name, _, word in pictures.BAD:
         assert set(by_name[name]) == {"file", "error"}, name
         assert word.lower() in by_name[name]["error"].lower(), name
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in result.err
 
 
 def test_every_file_described_exits_zero_with_labelled_text(tmp_path, model_env, capsys):
@@ -216,23 +217,18 @@ def test_offline_without_the_model_in_the_cache_says_so(tmp_path):
 
 
 @pytest.mark.process
-def test_the_cli_reads_dot_env_like_the_bot(tmp_path, tiny_model_dirs, monkeypatch):
+def test_the_cli_reads_dot_env_like_the_bot(tmp_path, tiny_model_dirs, monkeypatch, capsys):
+    # The bot's .env, its token and all, in the folder it runs in; nothing in the environment.
     for name in (*tiny_model_dirs.env(), "TRANSLATION_MODEL", "QUESTION_TRANSLATION_MODEL", "DEVICE"):
         monkeypatch.delenv(name, raising=False)
     lines = [f"{k}={v}" for k, v in tiny_model_dirs.env().items()] + ["DEVICE=cpu", "TELEGRAM_BOT_TOKEN=1:x"]
     (tmp_path / ".env").write_text("\n".join(lines) + "\n")
     (tmp_path / "red.jpg").write_bytes(pictures.jpeg("red"))
-    env = {k: v for k, v in os.environ.items() if k not in tiny_model_dirs.env()}
-    result = subprocess.run(
-        [sys.executable, "-m", "captioning", "--json", "red.jpg"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=240,
-    )
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)[0]["english"] == "a red square"
+    monkeypatch.chdir(tmp_path)
+    status = main(["--json", "red.jpg"])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert json.loads(captured.out)[0]["english"] == "a red square"
 
 
 def test_verbose_says_how_long_each_step_took(tmp_path, model_env, capsys, caplog):
@@ -256,28 +252,24 @@ def test_a_refusal_speaks_to_a_cli_user(tmp_path, model_env, capsys):
 
 
 @pytest.mark.process
-def test_the_tiny_model_demo_prints_settings_that_work(tiny_model_dirs, tmp_path, capsys):
+def test_the_tiny_model_demo_prints_settings_that_work(tiny_model_dirs, tmp_path, monkeypatch, capsys):
     from tests.support import tiny_models
 
     # The demo (python -m tests.support.tiny_models FOLDER) reuses models already built by the
-    # same code: the tests' own, here. The CLI then runs as a user runs it, in a process.
+    # same code: the tests' own, here. Its settings then go into a .env, as a user puts them.
     assert tiny_models.main([str(tiny_model_dirs.caption.parent.parent)]) == 0
     printed = capsys.readouterr().out
     settings = dict(line.split("=", 1) for line in printed.splitlines() if re.match(r"^[A-Z_]+=", line))
     assert settings["CAPTION_MODEL"] == str(tiny_model_dirs.caption)
     (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
     (tmp_path / "red.jpg").write_bytes(pictures.jpeg("red"))
-    env = {k: v for k, v in os.environ.items() if k not in settings}
-    result = subprocess.run(
-        [sys.executable, "-m", "captioning", "red.jpg"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=240,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "English: a red square" in result.stdout
+    for name in settings:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    status = main(["red.jpg"])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert "English: a red square" in captured.out
 
 
 async def run_cli_async(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:

@@ -8,8 +8,6 @@ import logging
 import os
 import shutil
 import struct
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +19,7 @@ from safetensors.torch import load_file, save_file
 from transformers import Blip2ForConditionalGeneration, MarianMTModel
 
 from captioning import Engine, EngineSettings, Question, SettingsError
+from captioning.__main__ import main
 from captioning.int8 import UNUSED_DAYS, cache_entry, load_int8
 from captioning.int8.format import _in_order
 from captioning.int8.tensors import Safetensors
@@ -92,17 +91,17 @@ def test_int8_on_a_gpu_is_one_clear_line(engine_settings):
         Engine.load(engine_settings.with_overrides(quantize="int8", dtype="bfloat16"))
 
 
-@pytest.mark.process
-def test_the_cli_takes_quantize_and_refuses_it_on_a_gpu(tmp_path, tiny_model_dirs):
+def test_the_cli_takes_quantize_and_refuses_it_on_a_gpu(tmp_path, tiny_model_dirs, monkeypatch, capsys):
     (tmp_path / "red.jpg").write_bytes(pictures.jpeg("red"))
-    env = {**os.environ, **tiny_model_dirs.env(), "QUANTIZED_CACHE_DIR": str(tmp_path / "int8")}
-    run = [sys.executable, "-m", "captioning", str(tmp_path / "red.jpg"), "--quantize", "int8"]
-    result = subprocess.run([*run, "--device", "cpu"], capture_output=True, text=True, env=env, timeout=240)
-    assert result.returncode == 0, result.stderr
-    assert "English: a red square" in result.stdout
-    result = subprocess.run([*run, "--device", "cuda"], capture_output=True, text=True, env=env, timeout=240)
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
+    for name, value in {**tiny_model_dirs.env(), "QUANTIZED_CACHE_DIR": str(tmp_path / "int8")}.items():
+        monkeypatch.setenv(name, value)
+    run = [str(tmp_path / "red.jpg"), "--quantize", "int8"]
+    status = main([*run, "--device", "cpu"])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert "English: a red square" in captured.out
+    assert main([*run, "--device", "cuda"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
         "error: QUANTIZE=int8 runs on the CPU only; on a GPU, use DTYPE=float16 (the default there)."
     ]
 

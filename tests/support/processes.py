@@ -36,6 +36,12 @@ def bot_env(telegram: FakeTelegram, tiny_model_dirs, tmp_path: Path, **extra: st
     return env
 
 
+def describing_env(telegram: FakeTelegram, tiny_model_dirs, tmp_path: Path, **extra: str) -> dict[str, str]:
+    """``bot_env`` for a bot that describes only: it loads no reading model and no question
+    model, and starts a second sooner. For the stories that never read text or take a question."""
+    return bot_env(telegram, tiny_model_dirs, tmp_path, OCR_MODEL="", QUESTION_TRANSLATION_MODELS="", **extra)
+
+
 class BotProcess:
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
