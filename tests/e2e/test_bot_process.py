@@ -181,41 +181,30 @@ def test_dot_env_example_as_shipped_is_valid_settings(tmp_path, monkeypatch):
     assert engine.translators["es"].name == "Helsinki-NLP/opus-mt-en-es"
 
 
-async def test_a_bot_set_up_from_dot_env_example_answers(telegram, tiny_model_dirs, tmp_path, bot_processes):
-    shipped_env_file(tmp_path)
-    # The environment wins over .env: point the bot at the stand-in and at the tiny models.
-    env = {
-        k: v
-        for k, v in bot_env(telegram, tiny_model_dirs, tmp_path).items()
-        if k not in ("TELEGRAM_BOT_TOKEN", "STATE_DIR")
-    }
-    telegram.token = "123456:from-dot-env"
-    process = await bot_processes(env)
-    await process.until_ready(telegram)
-    await telegram.push(telegram.message(5, photo=telegram.photo(pictures.jpeg("red"))))
-    [reply] = await telegram.wait_for("sendMessage", chat_id=5, timeout=60)
-    await process.stop()
-    assert "A red square." in reply["text"]
-    assert (tmp_path / "state" / "bot.sqlite3").exists()  # STATE_DIR=state, from .env
-
-
 async def post_update(url: str, body: bytes, secret: str) -> int:
     headers = {"X-Telegram-Bot-Api-Secret-Token": secret, "Content-Type": "application/json"}
     async with aiohttp.ClientSession() as session, session.post(url, data=body, headers=headers) as response:
         return response.status
 
 
-async def test_webhook_mode_checks_size_and_secret_and_journals_before_answering(
+async def test_a_bot_set_up_from_dot_env_example_takes_webhooks_checked_and_journaled_before_answering(
     telegram, tiny_model_dirs, tmp_path, bot_processes
 ):
-    env = describing_env(
-        telegram,
-        tiny_model_dirs,
-        tmp_path,
-        WEBHOOK_URL="https://bot.example.org/telegram-hook",
-        WEBHOOK_PORT="0",
-        WEBHOOK_SECRET="s3cret-value",
-    )
+    """.env.example as shipped, copied as the README says, and webhook mode on top: its
+    size and secret checked, and every update written down before Telegram hears 200."""
+    shipped_env_file(tmp_path)
+    # The environment wins over .env: point the bot at the stand-in and at the tiny models.
+    webhook = {
+        "WEBHOOK_URL": "https://bot.example.org/telegram-hook",
+        "WEBHOOK_PORT": "0",
+        "WEBHOOK_SECRET": "s3cret-value",
+    }
+    env = {
+        k: v
+        for k, v in describing_env(telegram, tiny_model_dirs, tmp_path, **webhook).items()
+        if k not in ("TELEGRAM_BOT_TOKEN", "STATE_DIR")
+    }
+    telegram.token = "123456:from-dot-env"
     process = await bot_processes(env)
     [registered] = await process.until_ready(telegram, "setWebhook")
     assert registered["url"] == "https://bot.example.org/telegram-hook"
@@ -243,6 +232,7 @@ async def test_webhook_mode_checks_size_and_secret_and_journals_before_answering
     logs = await process.stop()
     assert "A red square." in reply["text"]
     assert telegram.token not in logs and "s3cret-value" not in logs
+    assert (tmp_path / "state" / "bot.sqlite3").exists()  # STATE_DIR=state, from .env
 
 
 async def test_an_unreachable_telegram_is_said_within_seconds_and_retried(

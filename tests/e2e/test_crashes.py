@@ -189,37 +189,6 @@ async def test_a_database_that_stays_locked_stops_the_bot_with_one_line(
     assert telegram.confirmed_offset == 0  # never confirmed what wasn't journaled
 
 
-async def test_an_update_answered_whose_confirms_were_all_lost_is_answered_once(
-    telegram, tiny_model_dirs, tmp_path, bot_processes
-):
-    # Every getUpdates that would tell Telegram the update arrived fails, the last one too (in
-    # the stop): Telegram hands it out again to the next start, which must not answer again.
-    env = describing_env(telegram, tiny_model_dirs, tmp_path, SHUTDOWN_GRACE_S="5")
-    telegram.refuse_confirms = True
-    process = await bot_processes(env)
-    await process.until_ready(telegram)
-    photo = telegram.message(700, photo=telegram.photo(pictures.jpeg("blue")))
-    # And a member's /lang full of words to echo (mentions, a link, over 4,096 characters).
-    words = "@everyone https://example.org/x " + "fr " * 2000
-    lang = telegram.message(-700, user_id=12, text=f"/lang {words}", entities=command("/lang"))
-    update_id = await telegram.push(photo)
-    lang_id = await telegram.push(lang)
-    await until_handled(tmp_path / "state", update_id, lang_id)
-    await process.stop()
-    assert telegram.confirmed_offset <= update_id  # never confirmed
-    process = await bot_processes(env)  # Telegram hands the update out again
-    await process.until_ready(telegram)
-    # Its next getUpdates tries to confirm it, and is refused; the one after (1 s later) isn't.
-    await telegram.wait_for("getUpdates", count=telegram.count("getUpdates") + 1)
-    telegram.refuse_confirms = False
-    await until(lambda: telegram.confirmed_offset > update_id, "the update confirmed at last")
-    logs = await process.stop()
-    assert descriptions_by_photo(telegram) == {photo["message_id"]: 1}, logs
-    assert "delivered again" in logs
-    [refused] = telegram.sent("sendMessage", chat_id=-700)  # once, and asked first: nothing echoed
-    assert refused["text"] == "Only this group's admins can change that."
-
-
 def queued_replies(state) -> int:
     """How many "queued" replies the bot has written down (an answer's part 0)."""
     path = state / "bot.sqlite3"
@@ -229,29 +198,49 @@ def queued_replies(state) -> int:
         return db.execute("SELECT count(*) FROM sent WHERE position = 0").fetchone()[0]
 
 
-async def test_a_queued_reply_left_by_a_crash_becomes_the_answer_after_the_restart(
+async def test_after_a_crash_what_was_answered_is_not_answered_again_and_a_queued_reply_becomes_the_answer(
     telegram, tiny_model_dirs, tmp_path, bot_processes
 ):
+    """Every getUpdates that would tell Telegram the updates arrived fails, and the bot is
+    killed: Telegram hands them all out again to the next start. What was answered (a photo,
+    a member's /lang) must not be answered again; a photo whose "queued" reply was sent must
+    get its answer in that reply, not in a second message."""
     env = describing_env(telegram, tiny_model_dirs, tmp_path)
-    telegram.download_gate = asyncio.Event()  # the photo waits past the 3 s of Timings.status_after_s
-    telegram.refuse_confirms = True  # and Telegram hands it out again after the restart, too
+    state = tmp_path / "state"
+    telegram.refuse_confirms = True
+    photo = telegram.message(700, photo=telegram.photo(pictures.jpeg("blue")))
+    # And a member's /lang full of words to echo (mentions, a link, over 4,096 characters).
+    words = "@everyone https://example.org/x " + "fr " * 2000
+    lang = telegram.message(-700, user_id=12, text=f"/lang {words}", entities=command("/lang"))
+    # And a photo whose download waits past the 3 s of Timings.status_after_s.
+    released = asyncio.Event()
+    held = telegram.message(800, photo=telegram.photo(pictures.jpeg("green")))
+    telegram.held_files.update(dict.fromkeys((size["file_id"] for size in held["photo"]), released))
+    # All three in the first getUpdates: the ones after it would confirm them, and fail.
+    update_id, lang_id, held_id = [await telegram.push(m) for m in (photo, lang, held)]
     process = await bot_processes(env)
     await process.until_ready(telegram)
-    photo = telegram.message(800, photo=telegram.photo(pictures.jpeg("green")))
-    update_id = await telegram.push(photo)
+    await until_handled(state, update_id, lang_id)
     [status] = await telegram.wait_for("sendMessage", chat_id=800, timeout=60)
     assert status["text"].startswith("Queued:")
-    await until(lambda: queued_replies(tmp_path / "state") == 1, "the queued reply written down")
+    await until(lambda: queued_replies(state) == 1, "the queued reply written down")
     process.kill()
     await process.wait()
-    telegram.download_gate.set()
-    process = await bot_processes(env)
+    assert telegram.confirmed_offset <= update_id  # never confirmed
+
+    released.set()
+    process = await bot_processes(env)  # Telegram hands the updates out again
     await process.until_ready(telegram)
-    await until_handled(tmp_path / "state", update_id)
-    await telegram.wait_for("getUpdates", count=telegram.count("getUpdates") + 1)  # delivered again
+    await until_handled(state, held_id)
+    # Its next getUpdates tries to confirm them, and is refused; the one after (1 s later) isn't.
+    await telegram.wait_for("getUpdates", count=telegram.count("getUpdates") + 1)
     telegram.refuse_confirms = False
-    await until(lambda: telegram.confirmed_offset > update_id, "the update confirmed at last")
-    await process.stop()
+    await until(lambda: telegram.confirmed_offset > held_id, "the updates confirmed at last")
+    logs = await process.stop()
+    assert descriptions_by_photo(telegram) == {photo["message_id"]: 1}, logs
+    assert "delivered again" in logs
+    [refused] = telegram.sent("sendMessage", chat_id=-700)  # once, and asked first: nothing echoed
+    assert refused["text"] == "Only this group's admins can change that."
     [edit] = telegram.sent("editMessageText", chat_id=800)
     assert edit["message_id"] == telegram.message_id_of(status)  # the queued reply, edited
     assert "A green square." in edit["text"]

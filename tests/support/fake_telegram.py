@@ -62,6 +62,8 @@ class FakeTelegram:
         self.refuse_confirms = False
         # While set and not yet open, every file download waits for it; likewise getChatMember.
         self.download_gate: asyncio.Event | None = None
+        # A download of one of these files waits for its own event instead.
+        self.held_files: dict[str, asyncio.Event] = {}
         self.member_gate: asyncio.Event | None = None
         self.redirect_downloads = False
         self._closing = False
@@ -101,8 +103,9 @@ class FakeTelegram:
 
     async def stop(self) -> None:
         self._closing = True  # long polls answer at once: nothing keeps the server from closing
-        if self.download_gate is not None:
-            self.download_gate.set()  # no download left waiting on a test that is over
+        for gate in (self.download_gate, *self.held_files.values()):
+            if gate is not None:
+                gate.set()  # no download left waiting on a test that is over
         async with self._changed:
             self._changed.notify_all()
         if self._runner is not None:
@@ -156,8 +159,9 @@ class FakeTelegram:
         self._record(Call("download", {"file_id": file_id}))
         async with self._changed:
             self._changed.notify_all()
-        if self.download_gate is not None:  # downloads in flight for as long as a test wants
-            await self.download_gate.wait()
+        gate = self.held_files.get(file_id, self.download_gate)
+        if gate is not None:  # downloads in flight for as long as a test wants
+            await gate.wait()
         if self.redirect_downloads:  # a file server gone wrong: it sends the client round in circles
             raise web.HTTPFound(request.path)
         if file_id not in self.files:
