@@ -6,7 +6,8 @@ in pytest's cache folder (``.pytest_cache``), keyed by the code that builds them
 versions of torch and transformers, and reused by later runs while those are unchanged; a
 fresh clone (CI) builds them once per run. TINY_MODELS_CACHE names another folder for them.
 
-Tiers (markers), for the everyday command to leave out (``-m "not process and not ray"``):
+Tiers (markers), for the everyday command to leave out
+(``-m "not process and not ray and not container"``):
 ``process`` starts real ``python -m bot`` or ``python -m captioning`` processes, ``ray`` a Ray
 cluster. Tests under ``tests/e2e/`` and those that use ``bot_processes`` are ``process`` by
 themselves.
@@ -29,16 +30,23 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Marks the ``process`` tier, and runs it first.
+    """Marks the ``process`` tier, and, on several workers, runs it first.
 
     pytest-xdist hands out the ``xdist_group`` groups first (the larger first), then the other
     tests one at a time in this order. A test that starts processes takes seconds where most
     take milliseconds: left to the end, one worker runs them while the other has nothing left
-    to do. First, the quick ones fill the gaps at the end."""
+    to do. First, the quick ones fill the gaps at the end. A grouped test stays where it is
+    (its group goes as one), and so does everything in a run on one process, where the order
+    saves nothing and would split a module's fixtures (a Ray cluster started twice)."""
     for item in items:
         if "bot_processes" in getattr(item, "fixturenames", ()) or "/e2e/" in str(item.path):
             item.add_marker(pytest.mark.process)
-    items.sort(key=lambda item: item.get_closest_marker("process") is None)
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # each worker collects, in the same order
+        items.sort(key=_not_first)
+
+
+def _not_first(item: pytest.Item) -> bool:
+    return not item.get_closest_marker("process") or bool(item.get_closest_marker("xdist_group"))
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -3,6 +3,8 @@ getUpdates confirms it, and re-posts a webhook update whose 200 came late."""
 
 from __future__ import annotations
 
+import logging
+
 from bot.settings import Timings
 from bot.store import Database, Store
 from bot.updates.journal import Journal
@@ -63,3 +65,19 @@ async def test_an_update_answered_before_and_delivered_again_is_not_answered_aga
         await until(lambda: telegram.confirmed_offset > update_id, "Telegram told it arrived")
         await telegram.settle(0.5)
     assert telegram.count("sendMessage", 5) == 0
+
+
+async def test_a_stop_whose_last_confirm_is_refused_says_so_and_leaves_the_updates_at_telegram(
+    telegram, executor, tmp_path, caplog
+):
+    # Poller.stop tells Telegram once more which updates arrived; when that fails too, the
+    # bot still stops, and says so: Telegram hands them out again to the next start (above).
+    caplog.set_level(logging.INFO, logger="bot.updates.intake")
+    state = tmp_path / "state"
+    telegram.refuse_confirms = True
+    update_id = await telegram.push(telegram.message(5, photo=telegram.photo(pictures.jpeg("red"))))
+    async with running_bot(telegram, state, executor):
+        await telegram.wait_for("sendMessage", chat_id=5)
+        await until_handled(state, update_id)
+    assert telegram.confirmed_offset <= update_id
+    assert [r.getMessage() for r in caplog.records if "Couldn't confirm the last updates" in r.getMessage()]

@@ -191,7 +191,8 @@ async def test_a_bot_set_up_from_dot_env_example_takes_webhooks_checked_and_jour
     telegram, tiny_model_dirs, tmp_path, bot_processes
 ):
     """.env.example as shipped, copied as the README says, and webhook mode on top: its
-    size and secret checked, and every update written down before Telegram hears 200."""
+    size and secret checked, and every update written down before Telegram hears 200. (Its
+    polling, the example's default, is every other bot process's: tests/e2e/test_crashes.py.)"""
     shipped_env_file(tmp_path)
     # The environment wins over .env: point the bot at the stand-in and at the tiny models.
     webhook = {

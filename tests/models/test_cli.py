@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import socket
@@ -38,7 +39,10 @@ def run_cli(*args: str, env: dict[str, str], cwd: Path | None = None) -> subproc
     )
 
 
-def test_json_describes_a_folder_of_every_kind_of_file(picture_folder, model_env, capfd):
+@pytest.mark.filterwarnings(
+    "error::pytest.PytestUnhandledThreadExceptionWarning", "error::pytest.PytestUnraisableExceptionWarning"
+)
+def test_json_describes_a_folder_of_every_kind_of_file(picture_folder, model_env, capfd, caplog):
     # capfd: what reaches the file descriptors, whoever writes it (a library's print too).
     status = main(["--json", str(picture_folder)])
     result = capfd.readouterr()
@@ -61,6 +65,8 @@ def test_json_describes_a_folder_of_every_kind_of_file(picture_folder, model_env
         assert set(by_name[name]) == {"file", "error"}, name
         assert word.lower() in by_name[name]["error"].lower(), name
     assert "Traceback" not in result.err
+    # Nor in a log record, which pytest holds rather than the CLI's stderr.
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
 
 
 def test_every_file_described_exits_zero_with_labelled_text(tmp_path, model_env, capsys):
@@ -216,7 +222,6 @@ def test_offline_without_the_model_in_the_cache_says_so(tmp_path):
     assert "not in the local Hugging Face cache" in line and "HF_HUB_OFFLINE" in line
 
 
-@pytest.mark.process
 def test_the_cli_reads_dot_env_like_the_bot(tmp_path, tiny_model_dirs, monkeypatch, capsys):
     # The bot's .env, its token and all, in the folder it runs in; nothing in the environment.
     for name in (*tiny_model_dirs.env(), "TRANSLATION_MODEL", "QUESTION_TRANSLATION_MODEL", "DEVICE"):
@@ -251,7 +256,6 @@ def test_a_refusal_speaks_to_a_cli_user(tmp_path, model_env, capsys):
     assert "Use a JPEG, PNG" in out and "Send" not in out
 
 
-@pytest.mark.process
 def test_the_tiny_model_demo_prints_settings_that_work(tiny_model_dirs, tmp_path, monkeypatch, capsys):
     from tests.support import tiny_models
 

@@ -10,6 +10,7 @@ import shutil
 import struct
 import threading
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -91,7 +92,9 @@ def test_int8_on_a_gpu_is_one_clear_line(engine_settings):
         Engine.load(engine_settings.with_overrides(quantize="int8", dtype="bfloat16"))
 
 
-def test_the_cli_takes_quantize_and_refuses_it_on_a_gpu(tmp_path, tiny_model_dirs, monkeypatch, capsys):
+def test_the_cli_takes_quantize_and_refuses_it_on_a_gpu(
+    tmp_path, tiny_model_dirs, monkeypatch, capsys, caplog
+):
     (tmp_path / "red.jpg").write_bytes(pictures.jpeg("red"))
     for name, value in {**tiny_model_dirs.env(), "QUANTIZED_CACHE_DIR": str(tmp_path / "int8")}.items():
         monkeypatch.setenv(name, value)
@@ -100,10 +103,17 @@ def test_the_cli_takes_quantize_and_refuses_it_on_a_gpu(tmp_path, tiny_model_dir
     captured = capsys.readouterr()
     assert status == 0, captured.err
     assert "English: a red square" in captured.out
-    assert main([*run, "--device", "cuda"]) == 2
+    caplog.clear()
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        assert main([*run, "--device", "cuda"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
         "error: QUANTIZE=int8 runs on the CPU only; on a GPU, use DTYPE=float16 (the default there)."
     ]
+    # And nothing else a person would see: no log line (pytest holds the CLI's log records), no
+    # warning.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert [str(w.message) for w in warned] == []
 
 
 # -- the cache: the first start quantizes and saves, later ones load --------------------------
