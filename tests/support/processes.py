@@ -107,8 +107,11 @@ class BotProcess:
             raise AssertionError(f"no line matching {pattern!r} in {timeout} s:\n{self.output}") from None
 
     async def until_ready(self, telegram: FakeTelegram, method: str = "getUpdates") -> list[dict]:
-        """The bot's first ``method`` call; fails at once, with its output, if it dies."""
-        waiting = asyncio.ensure_future(telegram.wait_for(method, timeout=120))
+        """Until this process's first ``method`` call (the stand-in's calls until then); fails
+        at once, with its output, if it dies. Called as soon as it is started: a restart's
+        predecessors made such calls too, and the process takes seconds to make its own."""
+        made = telegram.count(method)
+        waiting = asyncio.ensure_future(telegram.wait_for(method, count=made + 1, timeout=120))
         done, _ = await asyncio.wait({waiting, self._reader}, return_when=asyncio.FIRST_COMPLETED)
         if waiting not in done:
             waiting.cancel()
