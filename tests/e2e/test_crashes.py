@@ -73,17 +73,18 @@ async def test_kill_9_right_after_telegram_confirms_loses_no_photo(
     assert counts == dict.fromkeys(photos, 1)  # every photo described, once
 
 
-async def push_held_photos(telegram: FakeTelegram, chat: int) -> tuple[list[int], list[int]]:
-    """Four photos whose downloads the stand-in holds (a fresh ``download_gate``) until the test
-    lets them go: in flight for certain. Their message ids and update ids."""
+async def push_held_photos(telegram: FakeTelegram, chat: int, count: int = 4) -> tuple[list[int], list[int]]:
+    """Photos (one per chat from ``chat`` on) whose downloads the stand-in holds (a fresh
+    ``download_gate``) until the test lets them go: in flight for certain. Their message ids
+    and update ids."""
     telegram.download_gate = asyncio.Event()
     downloads = telegram.count("download")
     photos, ids = [], []
-    for i in range(4):
+    for i in range(count):
         message = telegram.message(chat + i, photo=telegram.photo(pictures.jpeg("yellow")))
         photos.append(message["message_id"])
         ids.append(await telegram.push(message))
-    await telegram.wait_for("download", count=downloads + 4)
+    await telegram.wait_for("download", count=downloads + count)
     return photos, ids
 
 
@@ -155,11 +156,7 @@ async def test_a_database_locked_for_seconds_loses_nothing_and_polling_that_stop
 
     # A proxy in front of the Bot API starts refusing getUpdates: polling can't go on by itself.
     # A photo held mid-download keeps the bot in its grace, /healthz answering, while it stops.
-    telegram.download_gate = asyncio.Event()
-    downloads = telegram.count("download")
-    photo = telegram.message(500, photo=telegram.photo(pictures.jpeg("green")))
-    update_id = await telegram.push(photo)
-    await telegram.wait_for("download", count=downloads + 1)
+    [held], [update_id] = await push_held_photos(telegram, 500, count=1)
     telegram.fail_next["getUpdates"] = [{"error_code": 403, "description": "Forbidden: denied by the proxy"}]
     # Someone edits a message: the long poll ends, and the next getUpdates is refused.
     await telegram.push(telegram.message(500, text="fixed a typo"), kind="edited_message")
@@ -173,7 +170,7 @@ async def test_a_database_locked_for_seconds_loses_nothing_and_polling_that_stop
     assert len(stops) == 1 and "supervisor" in stops[0], process.output
     assert "Traceback" not in process.output
     # Every photo answered once, the last within the grace.
-    assert descriptions_by_photo(telegram) == dict.fromkeys([*photos, photo["message_id"]], 1)
+    assert descriptions_by_photo(telegram) == dict.fromkeys([*photos, held], 1)
     assert journaled(tmp_path / "state")[update_id]
 
 

@@ -29,6 +29,7 @@ from captioning import EngineSettings
 from tests.support import pictures
 from tests.support.bot_harness import running_bot
 from tests.support.fake_telegram import FakeTelegram
+from tests.support.processes import DESCRIBING_ONLY
 
 if importlib.util.find_spec("ray") is None:  # found, not imported: see RAY_ENV
     pytest.skip("Ray isn't installed (pip install -e '.[ray]')", allow_module_level=True)
@@ -171,8 +172,8 @@ def cluster():
             head.stop()
 
 
-# An application that only describes: its replicas start a second sooner without these models.
-DESCRIBING = {"ocr_model": "", "question_translation_models": ""}
+# An application that only describes, as its engine settings (tests.support.processes).
+DESCRIBING = {name.lower(): value for name, value in DESCRIBING_ONLY.items()}
 
 
 def deploy(name: str, tiny_model_dirs, replicas: int, environment=(), **settings: str) -> None:

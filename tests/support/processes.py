@@ -36,10 +36,14 @@ def bot_env(telegram: FakeTelegram, tiny_model_dirs, tmp_path: Path, **extra: st
     return env
 
 
+# The models a bot that only describes goes without: it starts a second sooner.
+DESCRIBING_ONLY = {"OCR_MODEL": "", "QUESTION_TRANSLATION_MODELS": ""}
+
+
 def describing_env(telegram: FakeTelegram, tiny_model_dirs, tmp_path: Path, **extra: str) -> dict[str, str]:
-    """``bot_env`` for a bot that describes only: it loads no reading model and no question
-    model, and starts a second sooner. For the stories that never read text or take a question."""
-    return bot_env(telegram, tiny_model_dirs, tmp_path, OCR_MODEL="", QUESTION_TRANSLATION_MODELS="", **extra)
+    """``bot_env`` for a bot that describes only (DESCRIBING_ONLY). For the stories that never
+    read text or take a question."""
+    return bot_env(telegram, tiny_model_dirs, tmp_path, **{**DESCRIBING_ONLY, **extra})
 
 
 class BotProcess:
